@@ -1,0 +1,13 @@
+//go:build linux && amd64
+
+package main
+
+import (
+	lsys "github.com/elfuse/elfuse/syscall"
+)
+
+func runGuest(o guestOptions) (int, guestStats, error) {
+	st, stats, err := lsys.Run(lsys.Config{Path: o.path, Argv: o.argv, Env: o.env, Sysroot: o.sysroot,
+		Trace: o.trace, Log: o.log, Timeout: o.timeout, Stdin: 0, Stdout: 1, Stderr: 2})
+	return st.Status(), guestStats{stats.Exits, stats.Syscalls, stats.Faults}, err
+}

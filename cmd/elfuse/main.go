@@ -1,0 +1,125 @@
+// Command elfuse runs a Linux ELF program, or a container image's
+// entrypoint, in a hardware VM with no Linux kernel.
+//
+//	elfuse [options] <elf-path> [args...]
+//
+// The guest's exit status is elfuse's; a guest killed by signal N exits
+// with 128+N.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/elfuse/elfuse/hv"
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+func run(args []string) int {
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "print the version and exit"}
+	status := 0
+	app := &cli.App{
+		Name:      "elfuse",
+		Usage:     "run Linux programs in a VM without a Linux kernel",
+		UsageText: "elfuse [options] <elf-path> [args...]\n   elfuse [options] -- <elf-path> [args...]",
+		Version:   version,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "trace system calls and loader diagnostics on stderr"},
+			&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "per-iteration vCPU watchdog in seconds (0 disables)"},
+			&cli.StringFlag{Name: "sysroot", Usage: "resolve guest absolute paths under `PATH` first"},
+			&cli.StringFlag{Name: "create-sysroot", Usage: "create `PATH` (a case-sensitive volume on macOS) and use it as the sysroot"},
+			&cli.BoolFlag{Name: "no-rosetta", Usage: "disable the x86_64 translator (also ELFUSE_NO_ROSETTA=1)"},
+			&cli.IntFlag{Name: "gdb", Usage: "listen for a GDB remote client on `PORT`"},
+			&cli.BoolFlag{Name: "gdb-stop-on-entry", Usage: "stop before the first guest instruction"},
+		},
+		HideHelpCommand: true,
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				cli.ShowAppHelp(c)
+				return cli.Exit("", 1)
+			}
+			st, err := runELF(c)
+			if err != nil {
+				return err
+			}
+			status = st
+			return nil
+		},
+		ExitErrHandler: func(c *cli.Context, err error) {},
+	}
+	if err := app.Run(args); err != nil {
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			if msg := err.Error(); msg != "" {
+				fmt.Fprintln(os.Stderr, "elfuse:", msg)
+			}
+			return ec.ExitCode()
+		}
+		fmt.Fprintln(os.Stderr, "elfuse:", err)
+		return 1
+	}
+	return status
+}
+
+func runELF(c *cli.Context) (int, error) {
+	if c.IsSet("gdb") || c.Bool("gdb-stop-on-entry") {
+		return 1, errors.New("--gdb is not supported by this build yet")
+	}
+	sysroot := c.String("sysroot")
+	if p := c.String("create-sysroot"); p != "" {
+		if err := createSysroot(p); err != nil {
+			return 1, err
+		}
+		sysroot = p
+	}
+	level := slog.LevelWarn
+	if c.Bool("verbose") {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	args := c.Args().Slice()
+	st, stats, err := runGuest(guestOptions{
+		path: args[0], argv: args, env: os.Environ(), sysroot: sysroot,
+		trace: c.Bool("verbose"), log: logger, timeout: time.Duration(c.Int("timeout")) * time.Second,
+	})
+	if err != nil {
+		if errors.Is(err, hv.ErrUnavailable) {
+			return 1, fmt.Errorf("%v (elfuse needs /dev/kvm with read-write access)", err)
+		}
+		return 1, err
+	}
+	if c.Bool("verbose") {
+		fmt.Fprintf(os.Stderr, "elfuse: exit status %d, %d VM exits, %d system calls, %d faults\n",
+			st, stats.exits, stats.syscalls, stats.faults)
+	}
+	return st, nil
+}
+
+func createSysroot(p string) error {
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return fmt.Errorf("create sysroot: %w", err)
+	}
+	return nil
+}
+
+type guestOptions struct {
+	path    string
+	argv    []string
+	env     []string
+	sysroot string
+	trace   bool
+	log     *slog.Logger
+	timeout time.Duration
+}
+
+type guestStats struct{ exits, syscalls, faults uint64 }

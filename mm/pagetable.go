@@ -1,0 +1,266 @@
+package mm
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/elfuse/elfuse/arch/amd64"
+)
+
+// Prot is a mapping's access rights.
+type Prot uint8
+
+// Access rights.
+const (
+	ProtRead Prot = 1 << iota
+	ProtWrite
+	ProtExec
+)
+
+func (p Prot) String() string {
+	b := []byte("---")
+	if p&ProtRead != 0 {
+		b[0] = 'r'
+	}
+	if p&ProtWrite != 0 {
+		b[1] = 'w'
+	}
+	if p&ProtExec != 0 {
+		b[2] = 'x'
+	}
+	return string(b)
+}
+
+const (
+	tableFlags = amd64.PTEPresent | amd64.PTEWrite | amd64.PTEUser | amd64.PTEAccessed
+	addrMask   = amd64.PTEAddrMask
+)
+
+// leafFlags encodes prot for a user leaf entry. Accessed and dirty are set
+// up front so the CPU (or the shadow MMU) never writes them.
+func leafFlags(p Prot) uint64 {
+	if p&(ProtRead|ProtWrite|ProtExec) == 0 {
+		return 0
+	}
+	f := amd64.PTEPresent | amd64.PTEUser | amd64.PTEAccessed | amd64.PTEDirty
+	if p&ProtWrite != 0 {
+		f |= amd64.PTEWrite
+	}
+	if p&ProtExec == 0 {
+		f |= amd64.PTENoExec
+	}
+	return f
+}
+
+func present(e uint64) bool { return e&amd64.PTEPresent != 0 }
+
+// pageTables is one 4-level page-table tree.
+type pageTables struct {
+	phys    *Phys
+	root    uint64
+	fresh   map[uint64]bool // table pages the guest has not run on yet
+	retired []uint64        // replaced table pages, freed at Commit
+	changed bool            // root replaced since the last Commit
+}
+
+func (t *pageTables) entry(table uint64, i int) uint64 {
+	return binary.LittleEndian.Uint64(t.phys.mem[table+uint64(i)*8:])
+}
+
+func (t *pageTables) setEntry(table uint64, i int, v uint64) {
+	binary.LittleEndian.PutUint64(t.phys.mem[table+uint64(i)*8:], v)
+}
+
+func (t *pageTables) newTable() (uint64, error) {
+	pa, err := t.phys.Alloc(true)
+	if err != nil {
+		return 0, err
+	}
+	t.fresh[pa] = true
+	return pa, nil
+}
+
+// lookup walks to the leaf for va and returns its entry and level (1 for a
+// 4 KiB page, 2 for a 2 MiB page); level 0 when the walk ends at a
+// not-present table entry.
+func (t *pageTables) lookup(va uint64) (e uint64, level int) {
+	table := t.root
+	for l := 4; l >= 1; l-- {
+		e = t.entry(table, amd64.PTEIndex(va, l))
+		if !present(e) {
+			return e, 0
+		}
+		if l == 1 || (l == 2 && e&amd64.PTEHuge != 0) {
+			return e, l
+		}
+		table = e & addrMask
+	}
+	return 0, 0
+}
+
+// tableFor returns the table at level holding va's entry, creating missing
+// tables in place (adding an entry never needs a flush). It fails if a huge
+// page covers va above level.
+func (t *pageTables) tableFor(va uint64, level int) (uint64, error) {
+	table := t.root
+	for l := 4; l > level; l-- {
+		i := amd64.PTEIndex(va, l)
+		e := t.entry(table, i)
+		if !present(e) {
+			n, err := t.newTable()
+			if err != nil {
+				return 0, err
+			}
+			t.setEntry(table, i, n|tableFlags)
+			table = n
+			continue
+		}
+		if e&amd64.PTEHuge != 0 {
+			return 0, fmt.Errorf("mm: huge page covers %#x", va)
+		}
+		table = e & addrMask
+	}
+	return table, nil
+}
+
+// writable returns the table at level on va's path, made safe to change
+// entries that are present: tables the guest may have cached are copied,
+// up to the root.
+func (t *pageTables) writable(va uint64, level int) (uint64, error) {
+	if level == 4 {
+		if !t.fresh[t.root] {
+			n, err := t.copyTable(t.root)
+			if err != nil {
+				return 0, err
+			}
+			t.root = n
+			t.changed = true
+		}
+		return t.root, nil
+	}
+	parent, err := t.writable(va, level+1)
+	if err != nil {
+		return 0, err
+	}
+	i := amd64.PTEIndex(va, level+1)
+	e := t.entry(parent, i)
+	if !present(e) {
+		n, err := t.newTable()
+		if err != nil {
+			return 0, err
+		}
+		t.setEntry(parent, i, n|tableFlags)
+		return n, nil
+	}
+	if e&amd64.PTEHuge != 0 {
+		return 0, fmt.Errorf("mm: huge page covers %#x", va)
+	}
+	old := e & addrMask
+	if t.fresh[old] {
+		return old, nil
+	}
+	n, err := t.copyTable(old)
+	if err != nil {
+		return 0, err
+	}
+	t.setEntry(parent, i, n|e&^addrMask)
+	return n, nil
+}
+
+func (t *pageTables) copyTable(old uint64) (uint64, error) {
+	n, err := t.newTable()
+	if err != nil {
+		return 0, err
+	}
+	copy(t.phys.Page(n), t.phys.Page(old))
+	t.retired = append(t.retired, old)
+	return n, nil
+}
+
+// set writes va's entry at level. Adding to a not-present entry is done in
+// place; anything else goes through a writable path.
+func (t *pageTables) set(va uint64, level int, v uint64) error {
+	table, err := t.tableFor(va, level)
+	if err != nil {
+		return err
+	}
+	i := amd64.PTEIndex(va, level)
+	old := t.entry(table, i)
+	if present(old) && !t.fresh[table] && !widens(old, v) {
+		if table, err = t.writable(va, level); err != nil {
+			return err
+		}
+	}
+	t.setEntry(table, i, v)
+	return nil
+}
+
+// widens reports whether new only adds rights to old on the same frame: a
+// stale translation is then stricter than the entry, faults, and is
+// refreshed, so the change can be made in place.
+func widens(old, new uint64) bool {
+	if !present(new) || old&addrMask != new&addrMask || old&amd64.PTEHuge != new&amd64.PTEHuge {
+		return false
+	}
+	if old&amd64.PTEWrite != 0 && new&amd64.PTEWrite == 0 {
+		return false
+	}
+	if old&amd64.PTENoExec == 0 && new&amd64.PTENoExec != 0 {
+		return false
+	}
+	return true
+}
+
+// splitHuge replaces the 2 MiB entry covering va with a table of 4 KiB
+// entries for the same frames.
+func (t *pageTables) splitHuge(va uint64) error {
+	pd, err := t.writable(va, 2)
+	if err != nil {
+		return err
+	}
+	i := amd64.PTEIndex(va, 2)
+	e := t.entry(pd, i)
+	if !present(e) || e&amd64.PTEHuge == 0 {
+		return nil
+	}
+	pt, err := t.newTable()
+	if err != nil {
+		return err
+	}
+	flags := e &^ addrMask &^ amd64.PTEHuge
+	base := e & addrMask
+	for j := 0; j < 512; j++ {
+		t.setEntry(pt, j, (base+uint64(j)*PageSize)|flags)
+	}
+	t.setEntry(pd, i, pt|tableFlags)
+	return nil
+}
+
+// commit marks every table as seen by the guest and frees replaced tables.
+// It reports the root and whether it changed.
+func (t *pageTables) commit() (root uint64, changed bool) {
+	for _, pa := range t.retired {
+		t.phys.Unref(pa)
+	}
+	t.retired = t.retired[:0]
+	clear(t.fresh)
+	changed, t.changed = t.changed, false
+	return t.root, changed
+}
+
+// freeTree frees the tables of a tree (not the frames they map), except
+// the shared entries listed in keep (PML4 indices).
+func (t *pageTables) freeTree(table uint64, level int, keep map[int]bool) {
+	if level > 1 {
+		for i := 0; i < 512; i++ {
+			if level == 4 && keep[i] {
+				continue
+			}
+			e := t.entry(table, i)
+			if present(e) && e&amd64.PTEHuge == 0 {
+				t.freeTree(e&addrMask, level-1, nil)
+			}
+		}
+	}
+	t.phys.Unref(table)
+}

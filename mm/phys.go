@@ -1,0 +1,234 @@
+// Package mm is elfuse's guest memory manager: guest-physical frames with
+// reference counts, per-process page tables and VMAs, and copying to and
+// from guest virtual memory.
+//
+// Page-table pages the guest has run on are never edited in a way that takes
+// a translation away (present to not-present, or a change of frame or of
+// permissions) while that translation may be cached: shadow-paging KVMs such
+// as PVM keep serving the old translation until the table page's shadow is
+// dropped. Such changes copy the table pages on the path from the root to
+// the entry and switch the address space to the new root, which every
+// backend honours (a new CR3 flushes the guest TLB; new table pages have no
+// shadow). Entries are still added in place: a not-present entry is never
+// cached. Frames that once held page tables are reused only for data.
+package mm
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Page sizes.
+const (
+	PageSize  = 4096
+	HugeSize  = 2 << 20
+	pageShift = 12
+)
+
+// ErrNoMemory is returned when guest RAM is exhausted.
+var ErrNoMemory = errors.New("guest memory exhausted")
+
+// SlotFunc registers host memory as guest RAM at a guest-physical address.
+type SlotFunc func(gpa uint64, host []byte) error
+
+// Phys is the guest-physical memory of one sandbox: a host reservation made
+// up front with MAP_NORESERVE (untouched memory costs nothing) and handed to
+// the VM in slots as the allocator reaches them.
+type Phys struct {
+	mu       sync.Mutex
+	mem      []byte
+	slotSize uint64
+	slots    uint64 // bytes registered with the VM
+	addSlot  SlotFunc
+	bump     uint64 // frames below are handed out or free; above are fresh
+	free4k   []uint64
+	freeData []uint64 // frames that held page tables: data use only
+	free2m   []uint64
+	refs     []uint32 // per 4 KiB frame
+	ptFrame  []bool   // frame has been a page-table page
+	inUse    uint64   // bytes allocated
+}
+
+// NewPhys reserves size bytes of host memory for guest RAM.
+func NewPhys(size, slotSize uint64, addSlot SlotFunc) (*Phys, error) {
+	size &^= HugeSize - 1
+	mem, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, fmt.Errorf("mm: reserve %d MiB of guest RAM: %w", size>>20, err)
+	}
+	_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
+	p := &Phys{mem: mem, slotSize: slotSize, addSlot: addSlot,
+		refs: make([]uint32, size/PageSize), ptFrame: make([]bool, size/PageSize)}
+	p.bump = HugeSize // keep guest-physical page 0 unused
+	return p, nil
+}
+
+// Close releases the host reservation.
+func (p *Phys) Close() error { return unix.Munmap(p.mem) }
+
+// Size is the guest RAM reservation in bytes.
+func (p *Phys) Size() uint64 { return uint64(len(p.mem)) }
+
+// InUse is the number of bytes of guest RAM handed out.
+func (p *Phys) InUse() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inUse
+}
+
+// Bytes returns host memory backing guest-physical [pa, pa+n).
+func (p *Phys) Bytes(pa, n uint64) []byte { return p.mem[pa : pa+n : pa+n] }
+
+// Page returns the 4 KiB frame at pa.
+func (p *Phys) Page(pa uint64) []byte { return p.mem[pa : pa+PageSize : pa+PageSize] }
+
+func (p *Phys) ensureSlots(end uint64) error {
+	for p.slots < end {
+		n := p.slotSize
+		if p.slots+n > uint64(len(p.mem)) {
+			n = uint64(len(p.mem)) - p.slots
+		}
+		if err := p.addSlot(p.slots, p.mem[p.slots:p.slots+n]); err != nil {
+			return err
+		}
+		p.slots += n
+	}
+	return nil
+}
+
+func (p *Phys) bump2m() (uint64, error) {
+	if p.bump+HugeSize > uint64(len(p.mem)) {
+		return 0, ErrNoMemory
+	}
+	pa := p.bump
+	if err := p.ensureSlots(pa + HugeSize); err != nil {
+		return 0, err
+	}
+	p.bump += HugeSize
+	return pa, nil
+}
+
+// Alloc returns a zeroed 4 KiB frame with one reference. Page-table pages
+// (table=true) never reuse frames that held page tables before.
+func (p *Phys) Alloc(table bool) (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pa uint64
+	switch {
+	case !table && len(p.freeData) > 0:
+		pa = p.freeData[len(p.freeData)-1]
+		p.freeData = p.freeData[:len(p.freeData)-1]
+	case len(p.free4k) > 0:
+		pa = p.free4k[len(p.free4k)-1]
+		p.free4k = p.free4k[:len(p.free4k)-1]
+	default:
+		var err error
+		if n := len(p.free2m); n > 0 {
+			pa = p.free2m[n-1]
+			p.free2m = p.free2m[:n-1]
+		} else if pa, err = p.bump2m(); err != nil {
+			return 0, err
+		}
+		for i := uint64(HugeSize - PageSize); i > 0; i -= PageSize {
+			p.free4k = append(p.free4k, pa+i)
+		}
+	}
+	p.refs[pa>>pageShift] = 1
+	if table {
+		p.ptFrame[pa>>pageShift] = true
+	}
+	p.inUse += PageSize
+	return pa, nil
+}
+
+// AllocHuge returns a zeroed, 2 MiB-aligned 2 MiB frame; each of its 4 KiB
+// frames has one reference.
+func (p *Phys) AllocHuge() (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pa uint64
+	if n := len(p.free2m); n > 0 {
+		pa = p.free2m[n-1]
+		p.free2m = p.free2m[:n-1]
+	} else {
+		var err error
+		if pa, err = p.bump2m(); err != nil {
+			return 0, err
+		}
+	}
+	for i := uint64(0); i < HugeSize; i += PageSize {
+		p.refs[(pa+i)>>pageShift] = 1
+	}
+	p.inUse += HugeSize
+	return pa, nil
+}
+
+// Ref adds a reference to the 4 KiB frame at pa.
+func (p *Phys) Ref(pa uint64) {
+	p.mu.Lock()
+	p.refs[pa>>pageShift]++
+	p.mu.Unlock()
+}
+
+// Refs is the reference count of the frame at pa.
+func (p *Phys) Refs(pa uint64) uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refs[pa>>pageShift]
+}
+
+// Unref drops a reference to the 4 KiB frame at pa and frees it at zero.
+func (p *Phys) Unref(pa uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.unref(pa)
+}
+
+func (p *Phys) unref(pa uint64) {
+	i := pa >> pageShift
+	if p.refs[i] == 0 {
+		panic(fmt.Sprintf("mm: double free of frame %#x", pa))
+	}
+	p.refs[i]--
+	if p.refs[i] > 0 {
+		return
+	}
+	// Give the memory back to the host; it reads as zero when reused.
+	_ = unix.Madvise(p.mem[pa:pa+PageSize], unix.MADV_DONTNEED)
+	p.inUse -= PageSize
+	if p.ptFrame[i] {
+		p.freeData = append(p.freeData, pa)
+	} else {
+		p.free4k = append(p.free4k, pa)
+	}
+}
+
+// UnrefHuge drops a reference to each 4 KiB frame of the 2 MiB frame at pa;
+// when all reach zero together the frame is kept whole for reuse.
+func (p *Phys) UnrefHuge(pa uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	whole := true
+	for i := uint64(0); i < HugeSize; i += PageSize {
+		if p.refs[(pa+i)>>pageShift] != 1 {
+			whole = false
+			break
+		}
+	}
+	if !whole {
+		for i := uint64(0); i < HugeSize; i += PageSize {
+			p.unref(pa + i)
+		}
+		return
+	}
+	for i := uint64(0); i < HugeSize; i += PageSize {
+		p.refs[(pa+i)>>pageShift] = 0
+	}
+	_ = unix.Madvise(p.mem[pa:pa+HugeSize], unix.MADV_DONTNEED)
+	p.inUse -= HugeSize
+	p.free2m = append(p.free2m, pa)
+}

@@ -1,0 +1,104 @@
+//go:build linux && amd64
+
+package syscall
+
+import (
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// fdEntry is one guest file descriptor, backed by a host fd it owns.
+type fdEntry struct {
+	host    int
+	cloexec bool
+	path    string // guest path it was opened by, for /proc and traces
+}
+
+// fdTable is a process's file descriptor table.
+type fdTable struct {
+	mu  sync.Mutex
+	fds []*fdEntry
+}
+
+func newFDTable() *fdTable { return &fdTable{} }
+
+// initStdio makes guest fds 0-2 copies of the given host fds.
+func (ft *fdTable) initStdio(fds ...int) error {
+	for i, h := range fds {
+		nh, err := unix.FcntlInt(uintptr(h), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			if err == unix.EBADF {
+				continue
+			}
+			return err
+		}
+		ft.install(i, &fdEntry{host: nh})
+	}
+	return nil
+}
+
+func (ft *fdTable) install(fd int, e *fdEntry) {
+	for len(ft.fds) <= fd {
+		ft.fds = append(ft.fds, nil)
+	}
+	ft.fds[fd] = e
+}
+
+// get returns the entry of guest fd, or nil.
+func (ft *fdTable) get(fd int) *fdEntry {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if fd < 0 || fd >= len(ft.fds) {
+		return nil
+	}
+	return ft.fds[fd]
+}
+
+// add installs e at the lowest free fd >= min.
+func (ft *fdTable) add(e *fdEntry, min int) int {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	for fd := min; ; fd++ {
+		if fd >= len(ft.fds) || ft.fds[fd] == nil {
+			ft.install(fd, e)
+			return fd
+		}
+	}
+}
+
+// set installs e at fd, returning the entry it replaced.
+func (ft *fdTable) set(fd int, e *fdEntry) *fdEntry {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	var old *fdEntry
+	if fd < len(ft.fds) {
+		old = ft.fds[fd]
+	}
+	ft.install(fd, e)
+	return old
+}
+
+// remove takes fd out of the table and returns its entry.
+func (ft *fdTable) remove(fd int) *fdEntry {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if fd < 0 || fd >= len(ft.fds) {
+		return nil
+	}
+	e := ft.fds[fd]
+	ft.fds[fd] = nil
+	return e
+}
+
+// closeAll closes every fd.
+func (ft *fdTable) closeAll() {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	for i, e := range ft.fds {
+		if e != nil {
+			unix.Close(e.host)
+			ft.fds[i] = nil
+		}
+	}
+}

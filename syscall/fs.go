@@ -1,0 +1,1019 @@
+//go:build linux && amd64
+
+package syscall
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+)
+
+// openFlagMap decodes Linux open flags into host ones.
+var openFlagMap = []struct{ linux, host int }{
+	{oCreat, unix.O_CREAT}, {oExcl, unix.O_EXCL}, {oNoctty, unix.O_NOCTTY}, {oTrunc, unix.O_TRUNC},
+	{oAppend, unix.O_APPEND}, {oNonblock, unix.O_NONBLOCK}, {oDsync, unix.O_DSYNC}, {oAsync, unix.O_ASYNC},
+	{oDirect, unix.O_DIRECT}, {oDirectory, unix.O_DIRECTORY}, {oNofollow, unix.O_NOFOLLOW},
+	{oNoatime, unix.O_NOATIME}, {oSync, unix.O_SYNC}, {oPath, unix.O_PATH}, {oTmpfile, unix.O_TMPFILE},
+	{oLargefile, unix.O_LARGEFILE},
+}
+
+func decodeOpenFlags(f int) int {
+	h := f & oAccMode
+	for _, m := range openFlagMap {
+		if f&m.linux == m.linux {
+			h |= m.host
+		}
+	}
+	return h
+}
+
+func encodeOpenFlags(h int) int {
+	f := h & unix.O_ACCMODE
+	for _, m := range openFlagMap {
+		if h&m.host == m.host && m.linux != oTmpfile && m.linux != oSync {
+			f |= m.linux
+		}
+	}
+	if h&unix.O_SYNC == unix.O_SYNC {
+		f |= oSync
+	}
+	return f
+}
+
+func (t *Thread) openat(dirfd uint64, pathVA uint64, flags, mode uint64) int64 {
+	d, hp, e := t.pathAt(dirfd, pathVA)
+	if e != 0 {
+		return e
+	}
+	if hp == "/proc/self/exe" || hp == "/proc/1/exe" {
+		hp = t.proc.exePath
+	}
+	hfd, err := unix.Openat(d, hp, decodeOpenFlags(int(flags))|unix.O_CLOEXEC, uint32(mode)&^t.proc.umask&0o7777)
+	if err != nil {
+		return errno(err)
+	}
+	p, _ := t.pathArg(pathVA)
+	return int64(t.proc.fds.add(&fdEntry{host: hfd, cloexec: flags&oCloexec != 0, path: p}, 0))
+}
+
+func sysOpen(t *Thread, a *[6]uint64) int64 {
+	return t.openat(uint64(atFDCWD&0xffffffff), a[0], a[1], a[2])
+}
+func sysOpenat(t *Thread, a *[6]uint64) int64 { return t.openat(a[0], a[1], a[2], a[3]) }
+func sysCreat(t *Thread, a *[6]uint64) int64 {
+	return t.openat(uint64(atFDCWD&0xffffffff), a[0], oCreat|oWronly|oTrunc, a[1])
+}
+
+const oWronly = 1
+
+func sysClose(t *Thread, a *[6]uint64) int64 {
+	e := t.proc.fds.remove(int(int32(a[0])))
+	if e == nil {
+		return -EBADF
+	}
+	unix.Close(e.host)
+	return 0
+}
+
+func sysCloseRange(t *Thread, a *[6]uint64) int64 {
+	first, last, flags := uint32(a[0]), uint32(a[1]), a[2]
+	if first > last || flags&^6 != 0 {
+		return -EINVAL
+	}
+	ft := t.proc.fds
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	for fd := int(first); fd < len(ft.fds) && uint32(fd) <= last; fd++ {
+		e := ft.fds[fd]
+		if e == nil {
+			continue
+		}
+		if flags&4 != 0 { // CLOSE_RANGE_CLOEXEC
+			e.cloexec = true
+			continue
+		}
+		unix.Close(e.host)
+		ft.fds[fd] = nil
+	}
+	return 0
+}
+
+// ioBufs maps a guest buffer for host I/O.
+func (t *Thread) ioBufs(va, n uint64, write bool) ([][]byte, int64) {
+	if n == 0 {
+		return nil, 0
+	}
+	bufs, err := t.as().Slices(va, n, write, nil)
+	if err != nil {
+		return nil, -EFAULT
+	}
+	return bufs, 0
+}
+
+// iovecs reads a guest iovec array into host buffers.
+func (t *Thread) iovecs(va, cnt uint64, write bool) ([][]byte, int64) {
+	if cnt > 1024 {
+		return nil, -EINVAL
+	}
+	raw := make([]byte, cnt*16)
+	if e := t.get(va, raw); e != 0 {
+		return nil, e
+	}
+	var bufs [][]byte
+	for i := uint64(0); i < cnt; i++ {
+		base := binary.LittleEndian.Uint64(raw[i*16:])
+		l := binary.LittleEndian.Uint64(raw[i*16+8:])
+		if int64(l) < 0 {
+			return nil, -EINVAL
+		}
+		if l == 0 {
+			continue
+		}
+		b, err := t.as().Slices(base, l, write, bufs)
+		if err != nil {
+			return nil, -EFAULT
+		}
+		bufs = b
+	}
+	return bufs, 0
+}
+
+func readv(fd int, bufs [][]byte, off int64, pos bool) int64 {
+	if len(bufs) == 0 {
+		var err error
+		if pos {
+			_, err = unix.Pread(fd, nil, off)
+		} else {
+			_, err = unix.Read(fd, nil)
+		}
+		return errno(err)
+	}
+	var n int
+	var err error
+	switch {
+	case len(bufs) == 1 && pos:
+		n, err = unix.Pread(fd, bufs[0], off)
+	case len(bufs) == 1:
+		n, err = unix.Read(fd, bufs[0])
+	case pos:
+		n, err = unix.Preadv(fd, bufs, off)
+	default:
+		n, err = unix.Readv(fd, bufs)
+	}
+	if err != nil {
+		return errno(err)
+	}
+	return int64(n)
+}
+
+func writev(fd int, bufs [][]byte, off int64, pos bool) int64 {
+	if len(bufs) == 0 {
+		var err error
+		if pos {
+			_, err = unix.Pwrite(fd, nil, off)
+		} else {
+			_, err = unix.Write(fd, nil)
+		}
+		return errno(err)
+	}
+	var n int
+	var err error
+	switch {
+	case len(bufs) == 1 && pos:
+		n, err = unix.Pwrite(fd, bufs[0], off)
+	case len(bufs) == 1:
+		n, err = unix.Write(fd, bufs[0])
+	case pos:
+		n, err = unix.Pwritev(fd, bufs, off)
+	default:
+		n, err = unix.Writev(fd, bufs)
+	}
+	if err != nil {
+		return errno(err)
+	}
+	return int64(n)
+}
+
+func sysRead(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	bufs, e := t.ioBufs(a[1], a[2], true)
+	if e != 0 {
+		return e
+	}
+	return readv(f.host, bufs, 0, false)
+}
+
+func sysWrite(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	bufs, e := t.ioBufs(a[1], a[2], false)
+	if e != 0 {
+		return e
+	}
+	return writev(f.host, bufs, 0, false)
+}
+
+func sysPread64(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	if int64(a[3]) < 0 {
+		return -EINVAL
+	}
+	bufs, e := t.ioBufs(a[1], a[2], true)
+	if e != 0 {
+		return e
+	}
+	return readv(f.host, bufs, int64(a[3]), true)
+}
+
+func sysPwrite64(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	if int64(a[3]) < 0 {
+		return -EINVAL
+	}
+	bufs, e := t.ioBufs(a[1], a[2], false)
+	if e != 0 {
+		return e
+	}
+	return writev(f.host, bufs, int64(a[3]), true)
+}
+
+func sysReadv(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	bufs, e := t.iovecs(a[1], a[2], true)
+	if e != 0 {
+		return e
+	}
+	return readv(f.host, bufs, 0, false)
+}
+
+func sysWritev(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	bufs, e := t.iovecs(a[1], a[2], false)
+	if e != 0 {
+		return e
+	}
+	return writev(f.host, bufs, 0, false)
+}
+
+func sysPreadv(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	bufs, e := t.iovecs(a[1], a[2], true)
+	if e != 0 {
+		return e
+	}
+	if int64(a[3]) == -1 {
+		return readv(f.host, bufs, 0, false)
+	}
+	return readv(f.host, bufs, int64(a[3]), true)
+}
+
+func sysPwritev(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	bufs, e := t.iovecs(a[1], a[2], false)
+	if e != 0 {
+		return e
+	}
+	if int64(a[3]) == -1 {
+		return writev(f.host, bufs, 0, false)
+	}
+	return writev(f.host, bufs, int64(a[3]), true)
+}
+
+func sysLseek(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	if a[2] > 4 {
+		return -EINVAL
+	}
+	off, err := unix.Seek(f.host, int64(a[1]), int(a[2]))
+	if err != nil {
+		return errno(err)
+	}
+	return off
+}
+
+// putStat writes the amd64 struct stat.
+func (t *Thread) putStat(va uint64, st *unix.Stat_t) int64 {
+	var b [144]byte
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], st.Dev)
+	le.PutUint64(b[8:], st.Ino)
+	le.PutUint64(b[16:], uint64(st.Nlink))
+	le.PutUint32(b[24:], st.Mode)
+	le.PutUint32(b[28:], st.Uid)
+	le.PutUint32(b[32:], st.Gid)
+	le.PutUint64(b[40:], st.Rdev)
+	le.PutUint64(b[48:], uint64(st.Size))
+	le.PutUint64(b[56:], uint64(st.Blksize))
+	le.PutUint64(b[64:], uint64(st.Blocks))
+	le.PutUint64(b[72:], uint64(st.Atim.Sec))
+	le.PutUint64(b[80:], uint64(st.Atim.Nsec))
+	le.PutUint64(b[88:], uint64(st.Mtim.Sec))
+	le.PutUint64(b[96:], uint64(st.Mtim.Nsec))
+	le.PutUint64(b[104:], uint64(st.Ctim.Sec))
+	le.PutUint64(b[112:], uint64(st.Ctim.Nsec))
+	return t.put(va, b[:])
+}
+
+func (t *Thread) fstatat(dirfd, pathVA, statVA, flags uint64) int64 {
+	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount) != 0 {
+		return -EINVAL
+	}
+	p, e := t.pathArg(pathVA)
+	if e != 0 {
+		return e
+	}
+	var st unix.Stat_t
+	var err error
+	if p == "" {
+		if flags&atEmptyPath == 0 {
+			return -ENOENT
+		}
+		if int32(dirfd) == atFDCWD {
+			hp, _ := t.sb.res.Resolve(t.proc.cwd, ".", true)
+			err = unix.Stat(hp, &st)
+		} else {
+			f, e := t.fd(dirfd)
+			if e != 0 {
+				return e
+			}
+			err = unix.Fstat(f.host, &st)
+		}
+	} else {
+		d, hp, e := t.hostAt(dirfd, p)
+		if e != 0 {
+			return e
+		}
+		hf := 0
+		if flags&atSymlinkNofollow != 0 {
+			hf |= unix.AT_SYMLINK_NOFOLLOW
+		}
+		err = unix.Fstatat(d, hp, &st, hf)
+	}
+	if err != nil {
+		return errno(err)
+	}
+	return t.putStat(statVA, &st)
+}
+
+func sysStat(t *Thread, a *[6]uint64) int64 {
+	return t.fstatat(uint64(atFDCWD&0xffffffff), a[0], a[1], 0)
+}
+func sysLstat(t *Thread, a *[6]uint64) int64 {
+	return t.fstatat(uint64(atFDCWD&0xffffffff), a[0], a[1], atSymlinkNofollow)
+}
+func sysNewfstatat(t *Thread, a *[6]uint64) int64 { return t.fstatat(a[0], a[1], a[2], a[3]) }
+
+func sysFstat(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(f.host, &st); err != nil {
+		return errno(err)
+	}
+	return t.putStat(a[1], &st)
+}
+
+func sysStatx(t *Thread, a *[6]uint64) int64 {
+	p, e := t.pathArg(a[1])
+	if e != 0 {
+		return e
+	}
+	flags := int(a[2])
+	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount|atStatxSyncType) != 0 {
+		return -EINVAL
+	}
+	var d int
+	hp := p
+	if p == "" {
+		if flags&atEmptyPath == 0 {
+			return -ENOENT
+		}
+		if int32(a[0]) == atFDCWD {
+			d = unix.AT_FDCWD
+			hp, _ = t.sb.res.Resolve(t.proc.cwd, ".", true)
+			flags &^= atEmptyPath
+		} else {
+			f, e := t.fd(a[0])
+			if e != 0 {
+				return e
+			}
+			d = f.host
+		}
+	} else if d, hp, e = t.hostAt(a[0], p); e != 0 {
+		return e
+	}
+	hflags := 0
+	if flags&atSymlinkNofollow != 0 {
+		hflags |= unix.AT_SYMLINK_NOFOLLOW
+	}
+	if flags&atEmptyPath != 0 {
+		hflags |= unix.AT_EMPTY_PATH
+	}
+	if flags&atNoAutomount != 0 {
+		hflags |= unix.AT_NO_AUTOMOUNT
+	}
+	var sx unix.Statx_t
+	if err := unix.Statx(d, hp, hflags, int(uint32(a[3])), &sx); err != nil {
+		return errno(err)
+	}
+	var b [256]byte
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], sx.Mask)
+	le.PutUint32(b[4:], sx.Blksize)
+	le.PutUint64(b[8:], sx.Attributes)
+	le.PutUint32(b[16:], sx.Nlink)
+	le.PutUint32(b[20:], sx.Uid)
+	le.PutUint32(b[24:], sx.Gid)
+	le.PutUint16(b[28:], sx.Mode)
+	le.PutUint64(b[32:], sx.Ino)
+	le.PutUint64(b[40:], sx.Size)
+	le.PutUint64(b[48:], sx.Blocks)
+	le.PutUint64(b[56:], sx.Attributes_mask)
+	for i, ts := range []unix.StatxTimestamp{sx.Atime, sx.Btime, sx.Ctime, sx.Mtime} {
+		le.PutUint64(b[64+16*i:], uint64(ts.Sec))
+		le.PutUint32(b[72+16*i:], ts.Nsec)
+	}
+	le.PutUint32(b[128:], sx.Rdev_major)
+	le.PutUint32(b[132:], sx.Rdev_minor)
+	le.PutUint32(b[136:], sx.Dev_major)
+	le.PutUint32(b[140:], sx.Dev_minor)
+	le.PutUint64(b[144:], sx.Mnt_id)
+	return t.put(a[4], b[:])
+}
+
+func sysGetdents64(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	n := int(min(a[2], 1<<20))
+	hbuf := make([]byte, n)
+	got, err := unix.Getdents(f.host, hbuf)
+	if err != nil {
+		return errno(err)
+	}
+	// Re-encode each linux_dirent64 record (d_ino, d_off, d_reclen, d_type, d_name).
+	out := make([]byte, 0, got)
+	le := binary.LittleEndian
+	for off := 0; off < got; {
+		rec := hbuf[off:]
+		reclen := int(le.Uint16(rec[16:]))
+		name := cstr(rec[19:reclen])
+		glen := (19 + len(name) + 1 + 7) &^ 7
+		g := make([]byte, glen)
+		le.PutUint64(g[0:], le.Uint64(rec[0:]))
+		le.PutUint64(g[8:], le.Uint64(rec[8:]))
+		le.PutUint16(g[16:], uint16(glen))
+		g[18] = rec[18]
+		copy(g[19:], name)
+		out = append(out, g...)
+		off += reclen
+	}
+	if e := t.put(a[1], out); e != 0 {
+		return e
+	}
+	return int64(len(out))
+}
+
+func (t *Thread) readlinkat(dirfd, pathVA, buf, size uint64) int64 {
+	if int64(size) <= 0 {
+		return -EINVAL
+	}
+	p, e := t.pathArg(pathVA)
+	if e != 0 {
+		return e
+	}
+	var target string
+	if p == "/proc/self/exe" || p == "/proc/1/exe" {
+		target = t.proc.exePath
+	} else {
+		d, hp, e := t.hostAt(dirfd, p)
+		if e != 0 {
+			return e
+		}
+		b := make([]byte, 4096)
+		n, err := unix.Readlinkat(d, hp, b)
+		if err != nil {
+			return errno(err)
+		}
+		target = string(b[:n])
+	}
+	if uint64(len(target)) > size {
+		target = target[:size]
+	}
+	if e := t.put(buf, []byte(target)); e != 0 {
+		return e
+	}
+	return int64(len(target))
+}
+
+func sysReadlink(t *Thread, a *[6]uint64) int64 {
+	return t.readlinkat(uint64(atFDCWD&0xffffffff), a[0], a[1], a[2])
+}
+func sysReadlinkat(t *Thread, a *[6]uint64) int64 { return t.readlinkat(a[0], a[1], a[2], a[3]) }
+
+func (t *Thread) mkdirat(dirfd, pathVA, mode uint64) int64 {
+	d, hp, e := t.pathAt(dirfd, pathVA)
+	if e != 0 {
+		return e
+	}
+	return errno(unix.Mkdirat(d, hp, uint32(mode)&^t.proc.umask&0o7777))
+}
+
+func sysMkdir(t *Thread, a *[6]uint64) int64 {
+	return t.mkdirat(uint64(atFDCWD&0xffffffff), a[0], a[1])
+}
+func sysMkdirat(t *Thread, a *[6]uint64) int64 { return t.mkdirat(a[0], a[1], a[2]) }
+
+func (t *Thread) unlinkat(dirfd, pathVA, flags uint64) int64 {
+	if flags&^atRemovedir != 0 {
+		return -EINVAL
+	}
+	d, hp, e := t.pathAt(dirfd, pathVA)
+	if e != 0 {
+		return e
+	}
+	hf := 0
+	if flags&atRemovedir != 0 {
+		hf = unix.AT_REMOVEDIR
+	}
+	return errno(unix.Unlinkat(d, hp, hf))
+}
+
+func sysUnlink(t *Thread, a *[6]uint64) int64 {
+	return t.unlinkat(uint64(atFDCWD&0xffffffff), a[0], 0)
+}
+func sysRmdir(t *Thread, a *[6]uint64) int64 {
+	return t.unlinkat(uint64(atFDCWD&0xffffffff), a[0], atRemovedir)
+}
+func sysUnlinkat(t *Thread, a *[6]uint64) int64 { return t.unlinkat(a[0], a[1], a[2]) }
+
+func (t *Thread) renameat2(od, op, nd, np, flags uint64) int64 {
+	d1, p1, e := t.pathAt(od, op)
+	if e != 0 {
+		return e
+	}
+	d2, p2, e := t.pathAt(nd, np)
+	if e != 0 {
+		return e
+	}
+	if flags&^7 != 0 {
+		return -EINVAL
+	}
+	return errno(unix.Renameat2(d1, p1, d2, p2, uint(flags)))
+}
+
+const cwdFD = uint64(atFDCWD & 0xffffffff)
+
+func sysRename(t *Thread, a *[6]uint64) int64   { return t.renameat2(cwdFD, a[0], cwdFD, a[1], 0) }
+func sysRenameat(t *Thread, a *[6]uint64) int64 { return t.renameat2(a[0], a[1], a[2], a[3], 0) }
+func sysRenameat2(t *Thread, a *[6]uint64) int64 {
+	return t.renameat2(a[0], a[1], a[2], a[3], a[4])
+}
+
+func (t *Thread) linkat(od, op, nd, np, flags uint64) int64 {
+	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
+		return -EINVAL
+	}
+	d1, p1, e := t.pathAt(od, op)
+	if e != 0 {
+		return e
+	}
+	d2, p2, e := t.pathAt(nd, np)
+	if e != 0 {
+		return e
+	}
+	hf := 0
+	if flags&atSymlinkFollow != 0 {
+		hf = unix.AT_SYMLINK_FOLLOW
+	}
+	return errno(unix.Linkat(d1, p1, d2, p2, hf))
+}
+
+func sysLink(t *Thread, a *[6]uint64) int64   { return t.linkat(cwdFD, a[0], cwdFD, a[1], 0) }
+func sysLinkat(t *Thread, a *[6]uint64) int64 { return t.linkat(a[0], a[1], a[2], a[3], a[4]) }
+
+func (t *Thread) symlinkat(targetVA, nd, np uint64) int64 {
+	target, e := t.pathArg(targetVA)
+	if e != 0 {
+		return e
+	}
+	if target == "" {
+		return -ENOENT
+	}
+	d, hp, e := t.pathAt(nd, np)
+	if e != 0 {
+		return e
+	}
+	return errno(unix.Symlinkat(target, d, hp))
+}
+
+func sysSymlink(t *Thread, a *[6]uint64) int64   { return t.symlinkat(a[0], cwdFD, a[1]) }
+func sysSymlinkat(t *Thread, a *[6]uint64) int64 { return t.symlinkat(a[0], a[1], a[2]) }
+
+func (t *Thread) fchmodat(dirfd, pathVA, mode, flags uint64) int64 {
+	d, hp, e := t.pathAt(dirfd, pathVA)
+	if e != 0 {
+		return e
+	}
+	if flags&^atSymlinkNofollow != 0 {
+		return -EINVAL
+	}
+	if flags != 0 {
+		return -EOPNOTSUPP
+	}
+	return errno(unix.Fchmodat(d, hp, uint32(mode)&0o7777, 0))
+}
+
+const EOPNOTSUPP = 95
+
+func sysChmod(t *Thread, a *[6]uint64) int64    { return t.fchmodat(cwdFD, a[0], a[1], 0) }
+func sysFchmodat(t *Thread, a *[6]uint64) int64 { return t.fchmodat(a[0], a[1], a[2], 0) }
+func sysFchmodat2(t *Thread, a *[6]uint64) int64 {
+	return t.fchmodat(a[0], a[1], a[2], a[3])
+}
+
+func sysFchmod(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	return errno(unix.Fchmod(f.host, uint32(a[1])&0o7777))
+}
+
+func (t *Thread) fchownat(dirfd, pathVA, uid, gid, flags uint64) int64 {
+	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
+		return -EINVAL
+	}
+	p, e := t.pathArg(pathVA)
+	if e != 0 {
+		return e
+	}
+	if p == "" && flags&atEmptyPath != 0 {
+		f, e := t.fd(dirfd)
+		if e != 0 {
+			return e
+		}
+		return errno(unix.Fchown(f.host, int(int32(uid)), int(int32(gid))))
+	}
+	d, hp, e := t.hostAt(dirfd, p)
+	if e != 0 {
+		return e
+	}
+	hf := 0
+	if flags&atSymlinkNofollow != 0 {
+		hf = unix.AT_SYMLINK_NOFOLLOW
+	}
+	return errno(unix.Fchownat(d, hp, int(int32(uid)), int(int32(gid)), hf))
+}
+
+func sysChown(t *Thread, a *[6]uint64) int64 { return t.fchownat(cwdFD, a[0], a[1], a[2], 0) }
+func sysLchown(t *Thread, a *[6]uint64) int64 {
+	return t.fchownat(cwdFD, a[0], a[1], a[2], atSymlinkNofollow)
+}
+func sysFchownat(t *Thread, a *[6]uint64) int64 { return t.fchownat(a[0], a[1], a[2], a[3], a[4]) }
+func sysFchown(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	return errno(unix.Fchown(f.host, int(int32(a[1])), int(int32(a[2]))))
+}
+
+func sysUtimensat(t *Thread, a *[6]uint64) int64 {
+	var ts []unix.Timespec
+	if a[2] != 0 {
+		var b [32]byte
+		if e := t.get(a[2], b[:]); e != 0 {
+			return e
+		}
+		ts = make([]unix.Timespec, 2)
+		for i := range ts {
+			ts[i] = unix.Timespec{Sec: int64(binary.LittleEndian.Uint64(b[16*i:])), Nsec: int64(binary.LittleEndian.Uint64(b[16*i+8:]))}
+			if ts[i].Nsec != unix.UTIME_NOW && ts[i].Nsec != unix.UTIME_OMIT && (ts[i].Nsec < 0 || ts[i].Nsec >= 1e9) {
+				return -EINVAL
+			}
+		}
+	}
+	flags := a[3]
+	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
+		return -EINVAL
+	}
+	hf := 0
+	if flags&atSymlinkNofollow != 0 {
+		hf = unix.AT_SYMLINK_NOFOLLOW
+	}
+	if a[1] == 0 {
+		// utimensat(fd, NULL, ...) sets the times of fd itself.
+		f, e := t.fd(a[0])
+		if e != 0 {
+			return e
+		}
+		if ts == nil {
+			return errno(unix.UtimesNanoAt(f.host, "", nil, unix.AT_EMPTY_PATH))
+		}
+		return errno(unix.UtimesNanoAt(f.host, "", ts, unix.AT_EMPTY_PATH))
+	}
+	d, hp, e := t.pathAt(a[0], a[1])
+	if e != 0 {
+		return e
+	}
+	return errno(unix.UtimesNanoAt(d, hp, ts, hf))
+}
+
+func (t *Thread) faccessat(dirfd, pathVA, mode, flags uint64) int64 {
+	if mode&^7 != 0 || flags&^(atEaccess|atSymlinkNofollow|atEmptyPath) != 0 {
+		return -EINVAL
+	}
+	d, hp, e := t.pathAt(dirfd, pathVA)
+	if e != 0 {
+		return e
+	}
+	hf := 0
+	if flags&atSymlinkNofollow != 0 {
+		hf |= unix.AT_SYMLINK_NOFOLLOW
+	}
+	if flags&atEaccess != 0 {
+		hf |= unix.AT_EACCESS
+	}
+	return errno(unix.Faccessat2(d, hp, uint32(mode), hf))
+}
+
+func sysAccess(t *Thread, a *[6]uint64) int64     { return t.faccessat(cwdFD, a[0], a[1], 0) }
+func sysFaccessat(t *Thread, a *[6]uint64) int64  { return t.faccessat(a[0], a[1], a[2], 0) }
+func sysFaccessat2(t *Thread, a *[6]uint64) int64 { return t.faccessat(a[0], a[1], a[2], a[3]) }
+
+func sysFtruncate(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	if int64(a[1]) < 0 {
+		return -EINVAL
+	}
+	return errno(unix.Ftruncate(f.host, int64(a[1])))
+}
+
+func sysTruncate(t *Thread, a *[6]uint64) int64 {
+	_, hp, e := t.pathAt(cwdFD, a[0])
+	if e != 0 {
+		return e
+	}
+	if int64(a[1]) < 0 {
+		return -EINVAL
+	}
+	return errno(unix.Truncate(hp, int64(a[1])))
+}
+
+func sysFsync(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	return errno(unix.Fsync(f.host))
+}
+
+func sysFdatasync(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	return errno(unix.Fdatasync(f.host))
+}
+
+func (t *Thread) dupTo(old *fdEntry, newfd int, cloexec bool) int64 {
+	h, err := unix.FcntlInt(uintptr(old.host), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return errno(err)
+	}
+	ne := &fdEntry{host: h, cloexec: cloexec, path: old.path}
+	if newfd < 0 {
+		return int64(t.proc.fds.add(ne, 0))
+	}
+	if prev := t.proc.fds.set(newfd, ne); prev != nil {
+		unix.Close(prev.host)
+	}
+	return int64(newfd)
+}
+
+func sysDup(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	return t.dupTo(f, -1, false)
+}
+
+func sysDup2(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	if int32(a[0]) == int32(a[1]) {
+		return int64(int32(a[1]))
+	}
+	if int32(a[1]) < 0 || int32(a[1]) >= 1<<20 {
+		return -EBADF
+	}
+	return t.dupTo(f, int(int32(a[1])), false)
+}
+
+func sysDup3(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	if a[2]&^oCloexec != 0 || int32(a[0]) == int32(a[1]) {
+		return -EINVAL
+	}
+	if int32(a[1]) < 0 || int32(a[1]) >= 1<<20 {
+		return -EBADF
+	}
+	return t.dupTo(f, int(int32(a[1])), a[2]&oCloexec != 0)
+}
+
+// Linux fcntl commands.
+const (
+	fDupfd        = 0
+	fGetfd        = 1
+	fSetfd        = 2
+	fGetfl        = 3
+	fSetfl        = 4
+	fGetlk        = 5
+	fSetlk        = 6
+	fSetlkw       = 7
+	fDupfdCloexec = 1030
+	fSetpipeSz    = 1031
+	fGetpipeSz    = 1032
+)
+
+func sysFcntl(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	switch a[1] {
+	case fDupfd, fDupfdCloexec:
+		h, err := unix.FcntlInt(uintptr(f.host), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return errno(err)
+		}
+		return int64(t.proc.fds.add(&fdEntry{host: h, cloexec: a[1] == fDupfdCloexec, path: f.path}, int(int32(a[2]))))
+	case fGetfd:
+		if f.cloexec {
+			return 1
+		}
+		return 0
+	case fSetfd:
+		f.cloexec = a[2]&1 != 0
+		return 0
+	case fGetfl:
+		fl, err := unix.FcntlInt(uintptr(f.host), unix.F_GETFL, 0)
+		if err != nil {
+			return errno(err)
+		}
+		return int64(encodeOpenFlags(fl))
+	case fSetfl:
+		_, err := unix.FcntlInt(uintptr(f.host), unix.F_SETFL, decodeOpenFlags(int(a[2])))
+		return errno(err)
+	case fGetpipeSz:
+		n, err := unix.FcntlInt(uintptr(f.host), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			return errno(err)
+		}
+		return int64(n)
+	case fSetpipeSz:
+		n, err := unix.FcntlInt(uintptr(f.host), unix.F_SETPIPE_SZ, int(a[2]))
+		if err != nil {
+			return errno(err)
+		}
+		return int64(n)
+	}
+	return -EINVAL
+}
+
+func sysGetcwd(t *Thread, a *[6]uint64) int64 {
+	cwd := t.proc.cwd
+	if t.sb.res.sysroot != "" && (cwd == t.sb.res.sysroot || len(cwd) > len(t.sb.res.sysroot) && cwd[:len(t.sb.res.sysroot)+1] == t.sb.res.sysroot+"/") {
+		cwd = cwd[len(t.sb.res.sysroot):]
+		if cwd == "" {
+			cwd = "/"
+		}
+	}
+	b := append([]byte(cwd), 0)
+	if uint64(len(b)) > a[1] {
+		return -ERANGE
+	}
+	if e := t.put(a[0], b); e != 0 {
+		return e
+	}
+	return int64(len(b))
+}
+
+func (t *Thread) chdirTo(guest, host string) int64 {
+	var st unix.Stat_t
+	if err := unix.Stat(host, &st); err != nil {
+		return errno(err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return -ENOTDIR
+	}
+	if err := unix.Access(host, unix.X_OK); err != nil {
+		return errno(err)
+	}
+	t.proc.cwd = host
+	return 0
+}
+
+func sysChdir(t *Thread, a *[6]uint64) int64 {
+	p, e := t.pathArg(a[0])
+	if e != 0 {
+		return e
+	}
+	if p == "" {
+		return -ENOENT
+	}
+	_, hp, e := t.hostAt(cwdFD, p)
+	if e != 0 {
+		return e
+	}
+	return t.chdirTo(p, hp)
+}
+
+func sysFchdir(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	hp, err := readlinkFD(f.host)
+	if err != nil {
+		return errno(err)
+	}
+	return t.chdirTo(hp, hp)
+}
+
+// readlinkFD returns the host path an fd refers to.
+func readlinkFD(fd int) (string, error) {
+	b := make([]byte, 4096)
+	n, err := unix.Readlink("/proc/self/fd/"+itoa(fd), b)
+	if err != nil {
+		return "", err
+	}
+	return string(b[:n]), nil
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b [20]byte
+	n := len(b)
+	neg := i < 0
+	if neg {
+		i = -i
+	}
+	for i > 0 {
+		n--
+		b[n] = byte('0' + i%10)
+		i /= 10
+	}
+	if neg {
+		n--
+		b[n] = '-'
+	}
+	return string(b[n:])
+}
+
+func sysUmask(t *Thread, a *[6]uint64) int64 {
+	old := t.proc.umask
+	t.proc.umask = uint32(a[0]) & 0o777
+	return int64(old)
+}

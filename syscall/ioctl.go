@@ -1,0 +1,112 @@
+//go:build linux && amd64
+
+package syscall
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+)
+
+// Linux terminal and file ioctl requests.
+const (
+	tcgets     = 0x5401
+	tcsets     = 0x5402
+	tcsetsw    = 0x5403
+	tcsetsf    = 0x5404
+	tiocgpgrp  = 0x540f
+	tiocspgrp  = 0x5410
+	tiocgwinsz = 0x5413
+	tiocswinsz = 0x5414
+	fionread   = 0x541b
+	fionbio    = 0x5421
+	fionclex   = 0x5450
+	fioclex    = 0x5451
+)
+
+func sysIoctl(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	req, arg := a[1], a[2]
+	switch req {
+	case fioclex:
+		f.cloexec = true
+		return 0
+	case fionclex:
+		f.cloexec = false
+		return 0
+	case fionbio:
+		var b [4]byte
+		if e := t.get(arg, b[:]); e != 0 {
+			return e
+		}
+		return errno(unix.SetNonblock(f.host, binary.LittleEndian.Uint32(b[:]) != 0))
+	case fionread:
+		n, err := unix.IoctlGetInt(f.host, unix.TIOCINQ)
+		if err != nil {
+			return errno(err)
+		}
+		return t.putU32(arg, uint32(n))
+	case tcgets:
+		tio, err := unix.IoctlGetTermios(f.host, unix.TCGETS)
+		if err != nil {
+			return errno(err)
+		}
+		var b [36]byte
+		le := binary.LittleEndian
+		le.PutUint32(b[0:], tio.Iflag)
+		le.PutUint32(b[4:], tio.Oflag)
+		le.PutUint32(b[8:], tio.Cflag)
+		le.PutUint32(b[12:], tio.Lflag)
+		b[16] = tio.Line
+		copy(b[17:], tio.Cc[:19])
+		return t.put(arg, b[:])
+	case tcsets, tcsetsw, tcsetsf:
+		var b [36]byte
+		if e := t.get(arg, b[:]); e != 0 {
+			return e
+		}
+		tio, err := unix.IoctlGetTermios(f.host, unix.TCGETS)
+		if err != nil {
+			return errno(err)
+		}
+		le := binary.LittleEndian
+		tio.Iflag, tio.Oflag, tio.Cflag, tio.Lflag = le.Uint32(b[0:]), le.Uint32(b[4:]), le.Uint32(b[8:]), le.Uint32(b[12:])
+		tio.Line = b[16]
+		copy(tio.Cc[:19], b[17:36])
+		host := map[uint64]uint{tcsets: unix.TCSETS, tcsetsw: unix.TCSETSW, tcsetsf: unix.TCSETSF}[req]
+		return errno(unix.IoctlSetTermios(f.host, host, tio))
+	case tiocgwinsz:
+		ws, err := unix.IoctlGetWinsize(f.host, unix.TIOCGWINSZ)
+		if err != nil {
+			return errno(err)
+		}
+		var b [8]byte
+		le := binary.LittleEndian
+		le.PutUint16(b[0:], ws.Row)
+		le.PutUint16(b[2:], ws.Col)
+		le.PutUint16(b[4:], ws.Xpixel)
+		le.PutUint16(b[6:], ws.Ypixel)
+		return t.put(arg, b[:])
+	case tiocswinsz:
+		var b [8]byte
+		if e := t.get(arg, b[:]); e != 0 {
+			return e
+		}
+		le := binary.LittleEndian
+		return errno(unix.IoctlSetWinsize(f.host, unix.TIOCSWINSZ, &unix.Winsize{Row: le.Uint16(b[0:]), Col: le.Uint16(b[2:]), Xpixel: le.Uint16(b[4:]), Ypixel: le.Uint16(b[6:])}))
+	case tiocgpgrp:
+		if _, err := unix.IoctlGetTermios(f.host, unix.TCGETS); err != nil {
+			return errno(err)
+		}
+		return t.putU32(arg, uint32(t.proc.pid))
+	case tiocspgrp:
+		if _, err := unix.IoctlGetTermios(f.host, unix.TCGETS); err != nil {
+			return errno(err)
+		}
+		return 0
+	}
+	return -ENOTTY
+}

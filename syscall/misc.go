@@ -1,0 +1,602 @@
+//go:build linux && amd64
+
+package syscall
+
+import (
+	"encoding/binary"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func sysExit(t *Thread, a *[6]uint64) int64 {
+	// One thread per process so far: the thread's exit ends the process.
+	t.exitProcess(int(a[0]))
+	return 0
+}
+
+func sysExitGroup(t *Thread, a *[6]uint64) int64 {
+	t.exitProcess(int(a[0]))
+	return 0
+}
+
+func sysGetpid(t *Thread, a *[6]uint64) int64  { return int64(t.proc.pid) }
+func sysGetppid(t *Thread, a *[6]uint64) int64 { return int64(t.proc.ppid) }
+func sysGettid(t *Thread, a *[6]uint64) int64  { return int64(t.tid) }
+func sysGetuid(t *Thread, a *[6]uint64) int64  { return int64(t.proc.cred.uid) }
+func sysGeteuid(t *Thread, a *[6]uint64) int64 { return int64(t.proc.cred.euid) }
+func sysGetgid(t *Thread, a *[6]uint64) int64  { return int64(t.proc.cred.gid) }
+func sysGetegid(t *Thread, a *[6]uint64) int64 { return int64(t.proc.cred.egid) }
+
+func sysGetgroups(t *Thread, a *[6]uint64) int64 {
+	gs := t.proc.cred.groups
+	n := int64(int32(a[0]))
+	if n < 0 {
+		return -EINVAL
+	}
+	if n == 0 {
+		return int64(len(gs))
+	}
+	if n < int64(len(gs)) {
+		return -EINVAL
+	}
+	b := make([]byte, 4*len(gs))
+	for i, g := range gs {
+		binary.LittleEndian.PutUint32(b[4*i:], g)
+	}
+	if e := t.put(a[1], b); e != 0 {
+		return e
+	}
+	return int64(len(gs))
+}
+
+func sysGetresuid(t *Thread, a *[6]uint64) int64 {
+	c := &t.proc.cred
+	for i, v := range []uint32{c.uid, c.euid, c.suid} {
+		if e := t.putU32(a[i], v); e != 0 {
+			return e
+		}
+	}
+	return 0
+}
+
+func sysGetresgid(t *Thread, a *[6]uint64) int64 {
+	c := &t.proc.cred
+	for i, v := range []uint32{c.gid, c.egid, c.sgid} {
+		if e := t.putU32(a[i], v); e != 0 {
+			return e
+		}
+	}
+	return 0
+}
+
+// Kernel identity reported by uname.
+const (
+	unameRelease = "6.12.0-elfuse"
+	unameVersion = "#1 SMP PREEMPT_DYNAMIC elfuse"
+)
+
+func sysUname(t *Thread, a *[6]uint64) int64 {
+	var b [65 * 6]byte
+	var un unix.Utsname
+	_ = unix.Uname(&un)
+	host := cstr(un.Nodename[:])
+	for i, s := range []string{"Linux", host, unameRelease, unameVersion, "x86_64", "(none)"} {
+		copy(b[65*i:65*i+64], s)
+	}
+	return t.put(a[0], b[:])
+}
+
+func sysSysinfo(t *Thread, a *[6]uint64) int64 {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return errno(err)
+	}
+	var b [112]byte
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], uint64(si.Uptime))
+	for i := 0; i < 3; i++ {
+		le.PutUint64(b[8+8*i:], si.Loads[i])
+	}
+	le.PutUint64(b[32:], si.Totalram)
+	le.PutUint64(b[40:], si.Freeram)
+	le.PutUint64(b[48:], si.Sharedram)
+	le.PutUint64(b[56:], si.Bufferram)
+	le.PutUint64(b[64:], si.Totalswap)
+	le.PutUint64(b[72:], si.Freeswap)
+	le.PutUint16(b[80:], 1) // procs
+	le.PutUint64(b[88:], si.Totalhigh)
+	le.PutUint64(b[96:], si.Freehigh)
+	le.PutUint32(b[104:], si.Unit)
+	return t.put(a[0], b[:])
+}
+
+func sysGetrandom(t *Thread, a *[6]uint64) int64 {
+	if a[2]&^7 != 0 {
+		return -EINVAL
+	}
+	n := min(a[1], 1<<25)
+	bufs, e := t.ioBufs(a[0], n, true)
+	if e != 0 {
+		return e
+	}
+	total := int64(0)
+	for _, b := range bufs {
+		k, err := unix.Getrandom(b, int(a[2]&3))
+		if err != nil {
+			if total > 0 {
+				return total
+			}
+			return errno(err)
+		}
+		total += int64(k)
+	}
+	return total
+}
+
+const rlimNlimits = 16
+
+func (p *Process) rlimit(res int) unix.Rlimit {
+	if r, ok := p.rlimits[res]; ok {
+		return r
+	}
+	var r unix.Rlimit
+	if err := unix.Getrlimit(res, &r); err != nil {
+		r = unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	}
+	if res == unix.RLIMIT_STACK && r.Cur > 8<<20 {
+		r.Cur = 8 << 20
+	}
+	return r
+}
+
+func sysPrlimit64(t *Thread, a *[6]uint64) int64 {
+	pid, res := int32(a[0]), int(a[1])
+	if pid != 0 && int(pid) != t.proc.pid {
+		return -ESRCH
+	}
+	if res < 0 || res >= rlimNlimits {
+		return -EINVAL
+	}
+	old := t.proc.rlimit(res)
+	if a[2] != 0 {
+		var b [16]byte
+		if e := t.get(a[2], b[:]); e != 0 {
+			return e
+		}
+		nr := unix.Rlimit{Cur: binary.LittleEndian.Uint64(b[0:]), Max: binary.LittleEndian.Uint64(b[8:])}
+		if nr.Cur > nr.Max {
+			return -EINVAL
+		}
+		if nr.Max > old.Max && t.proc.cred.euid != 0 {
+			return -EPERM
+		}
+		t.proc.rlimits[res] = nr
+	}
+	if a[3] != 0 {
+		var b [16]byte
+		binary.LittleEndian.PutUint64(b[0:], old.Cur)
+		binary.LittleEndian.PutUint64(b[8:], old.Max)
+		if e := t.put(a[3], b[:]); e != 0 {
+			return e
+		}
+	}
+	return 0
+}
+
+func sysGetrlimit(t *Thread, a *[6]uint64) int64 {
+	return sysPrlimit64(t, &[6]uint64{0, a[0], 0, a[1]})
+}
+
+func sysSetrlimit(t *Thread, a *[6]uint64) int64 {
+	return sysPrlimit64(t, &[6]uint64{0, a[0], a[1], 0})
+}
+
+func putTimeval(b []byte, tv unix.Timeval) {
+	binary.LittleEndian.PutUint64(b[0:], uint64(tv.Sec))
+	binary.LittleEndian.PutUint64(b[8:], uint64(tv.Usec))
+}
+
+func sysGetrusage(t *Thread, a *[6]uint64) int64 {
+	who := int32(a[0])
+	hw := unix.RUSAGE_SELF
+	switch who {
+	case 0:
+	case -1:
+		hw = unix.RUSAGE_CHILDREN
+	case 1:
+		hw = unix.RUSAGE_THREAD
+	default:
+		return -EINVAL
+	}
+	var ru unix.Rusage
+	if err := unix.Getrusage(hw, &ru); err != nil {
+		return errno(err)
+	}
+	var b [144]byte
+	putTimeval(b[0:], ru.Utime)
+	putTimeval(b[16:], ru.Stime)
+	for i, v := range []int64{ru.Maxrss, ru.Ixrss, ru.Idrss, ru.Isrss, ru.Minflt, ru.Majflt, ru.Nswap,
+		ru.Inblock, ru.Oublock, ru.Msgsnd, ru.Msgrcv, ru.Nsignals, ru.Nvcsw, ru.Nivcsw} {
+		binary.LittleEndian.PutUint64(b[32+8*i:], uint64(v))
+	}
+	return t.put(a[1], b[:])
+}
+
+func sysTimes(t *Thread, a *[6]uint64) int64 {
+	var tms unix.Tms
+	ticks, err := unix.Times(&tms)
+	if err != nil {
+		return errno(err)
+	}
+	if a[0] != 0 {
+		var b [32]byte
+		for i, v := range []int64{tms.Utime, tms.Stime, tms.Cutime, tms.Cstime} {
+			binary.LittleEndian.PutUint64(b[8*i:], uint64(v))
+		}
+		if e := t.put(a[0], b[:]); e != 0 {
+			return e
+		}
+	}
+	return int64(ticks)
+}
+
+func validClock(c int32) bool { return c >= 0 && c <= 11 && c != 10 || c < 0 }
+
+func sysClockGettime(t *Thread, a *[6]uint64) int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(a[0]), &ts); err != nil {
+		return errno(err)
+	}
+	return t.putTimespec(a[1], ts)
+}
+
+func sysClockGetres(t *Thread, a *[6]uint64) int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGetres(int32(a[0]), &ts); err != nil {
+		return errno(err)
+	}
+	if a[1] == 0 {
+		return 0
+	}
+	return t.putTimespec(a[1], ts)
+}
+
+func sysGettimeofday(t *Thread, a *[6]uint64) int64 {
+	if a[0] != 0 {
+		var tv unix.Timeval
+		if err := unix.Gettimeofday(&tv); err != nil {
+			return errno(err)
+		}
+		var b [16]byte
+		putTimeval(b[:], tv)
+		if e := t.put(a[0], b[:]); e != 0 {
+			return e
+		}
+	}
+	if a[1] != 0 {
+		var b [8]byte
+		if e := t.put(a[1], b[:]); e != 0 {
+			return e
+		}
+	}
+	return 0
+}
+
+func sysTime(t *Thread, a *[6]uint64) int64 {
+	now := time.Now().Unix()
+	if a[0] != 0 {
+		if e := t.putU64(a[0], uint64(now)); e != 0 {
+			return e
+		}
+	}
+	return now
+}
+
+func (t *Thread) sleep(clock int32, abs bool, req unix.Timespec, remVA uint64) int64 {
+	var err error
+	flags := 0
+	if abs {
+		flags = unix.TIMER_ABSTIME
+	}
+	for {
+		var rem unix.Timespec
+		err = unix.ClockNanosleep(clock, flags, &req, &rem)
+		if err == unix.EINTR {
+			// Host signals (Go's preemption) are not the guest's: sleep on.
+			if !abs {
+				req = rem
+			}
+			continue
+		}
+		break
+	}
+	return errno(err)
+}
+
+func sysNanosleep(t *Thread, a *[6]uint64) int64 {
+	req, e := t.getTimespec(a[0])
+	if e != 0 {
+		return e
+	}
+	return t.sleep(unix.CLOCK_MONOTONIC, false, req, a[1])
+}
+
+func sysClockNanosleep(t *Thread, a *[6]uint64) int64 {
+	req, e := t.getTimespec(a[2])
+	if e != 0 {
+		return e
+	}
+	c := int32(a[0])
+	switch c {
+	case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME, unix.CLOCK_TAI, unix.CLOCK_PROCESS_CPUTIME_ID:
+	case unix.CLOCK_THREAD_CPUTIME_ID:
+		return -EINVAL
+	default:
+		return -EINVAL
+	}
+	return t.sleep(c, a[1]&1 != 0, req, a[3])
+}
+
+func sysSetTidAddress(t *Thread, a *[6]uint64) int64 {
+	t.clearTID = a[0]
+	return int64(t.tid)
+}
+
+func sysSetRobustList(t *Thread, a *[6]uint64) int64 {
+	if a[1] != 24 {
+		return -EINVAL
+	}
+	t.robust = a[0]
+	return 0
+}
+
+// arch_prctl codes.
+const (
+	archSetGS = 0x1001
+	archSetFS = 0x1002
+	archGetFS = 0x1003
+	archGetGS = 0x1004
+)
+
+func sysArchPrctl(t *Thread, a *[6]uint64) int64 {
+	switch a[0] {
+	case archSetFS:
+		if a[1] >= 1<<47 {
+			return -EPERM
+		}
+		t.sregs.FS.Base = a[1]
+		t.sregsDirty = true
+		return 0
+	case archSetGS:
+		if a[1] >= 1<<47 {
+			return -EPERM
+		}
+		t.sregs.GS.Base = a[1]
+		t.sregsDirty = true
+		return 0
+	case archGetFS:
+		return t.putU64(a[1], t.sregs.FS.Base)
+	case archGetGS:
+		return t.putU64(a[1], t.sregs.GS.Base)
+	}
+	return -EINVAL
+}
+
+// prctl options.
+const (
+	prSetPdeathsig  = 1
+	prGetPdeathsig  = 2
+	prGetDumpable   = 3
+	prSetDumpable   = 4
+	prSetName       = 15
+	prGetName       = 16
+	prSetNoNewPrivs = 38
+	prGetNoNewPrivs = 39
+)
+
+func sysPrctl(t *Thread, a *[6]uint64) int64 {
+	switch a[0] {
+	case prSetName:
+		var b [16]byte
+		// The name may sit at the end of a mapping: read byte-wise up to NUL.
+		for i := 0; i < 15; i++ {
+			if e := t.get(a[1]+uint64(i), b[i:i+1]); e != 0 {
+				return e
+			}
+			if b[i] == 0 {
+				break
+			}
+		}
+		t.proc.comm = cstr(b[:15])
+		return 0
+	case prGetName:
+		var b [16]byte
+		copy(b[:15], t.proc.comm)
+		return t.put(a[1], b[:])
+	case prGetDumpable:
+		return 1
+	case prSetDumpable:
+		if a[1] > 1 {
+			return -EINVAL
+		}
+		return 0
+	case prSetPdeathsig:
+		if a[1] >= NSIG+1 {
+			return -EINVAL
+		}
+		return 0
+	case prGetPdeathsig:
+		return t.putU32(a[1], 0)
+	case prSetNoNewPrivs, prGetNoNewPrivs:
+		return 0
+	}
+	return -EINVAL
+}
+
+func sysRtSigaction(t *Thread, a *[6]uint64) int64 {
+	sig := int(a[0])
+	if sig < 1 || sig > NSIG || a[3] != 8 {
+		return -EINVAL
+	}
+	old := t.proc.actions[sig-1]
+	if a[1] != 0 {
+		if sig == SIGKILL || sig == SIGSTOP {
+			return -EINVAL
+		}
+		var b [32]byte
+		if e := t.get(a[1], b[:]); e != 0 {
+			return e
+		}
+		le := binary.LittleEndian
+		t.proc.actions[sig-1] = sigAction{handler: le.Uint64(b[0:]), flags: le.Uint64(b[8:]),
+			restorer: le.Uint64(b[16:]), mask: le.Uint64(b[24:]) &^ (1<<(SIGKILL-1) | 1<<(SIGSTOP-1))}
+	}
+	if a[2] != 0 {
+		var b [32]byte
+		le := binary.LittleEndian
+		le.PutUint64(b[0:], old.handler)
+		le.PutUint64(b[8:], old.flags)
+		le.PutUint64(b[16:], old.restorer)
+		le.PutUint64(b[24:], old.mask)
+		if e := t.put(a[2], b[:]); e != 0 {
+			return e
+		}
+	}
+	return 0
+}
+
+func sysRtSigprocmask(t *Thread, a *[6]uint64) int64 {
+	how := a[0]
+	if a[3] != 8 {
+		return -EINVAL
+	}
+	old := t.sigmask
+	if a[1] != 0 {
+		set, e := t.getU64(a[1])
+		if e != 0 {
+			return e
+		}
+		set &^= 1<<(SIGKILL-1) | 1<<(SIGSTOP-1)
+		switch how {
+		case 0:
+			t.sigmask |= set
+		case 1:
+			t.sigmask &^= set
+		case 2:
+			t.sigmask = set
+		default:
+			return -EINVAL
+		}
+	}
+	if a[2] != 0 {
+		return t.putU64(a[2], old)
+	}
+	return 0
+}
+
+func sysSigaltstack(t *Thread, a *[6]uint64) int64 {
+	old := t.altstack
+	if a[0] != 0 {
+		var b [24]byte
+		if e := t.get(a[0], b[:]); e != 0 {
+			return e
+		}
+		le := binary.LittleEndian
+		ns := [3]uint64{le.Uint64(b[0:]), uint64(le.Uint32(b[8:])), le.Uint64(b[16:])}
+		const ssDisable, ssAutodisarm = 2, 1 << 31
+		if ns[1]&^(ssDisable|ssAutodisarm) != 0 {
+			return -EINVAL
+		}
+		if ns[1]&ssDisable == 0 && ns[2] < 2048 {
+			return -ENOMEM
+		}
+		t.altstack = ns
+	}
+	if a[1] != 0 {
+		var b [24]byte
+		le := binary.LittleEndian
+		flags := old[1]
+		if old[2] == 0 {
+			flags = 2 // SS_DISABLE
+		}
+		le.PutUint64(b[0:], old[0])
+		le.PutUint32(b[8:], uint32(flags))
+		le.PutUint64(b[16:], old[2])
+		if e := t.put(a[1], b[:]); e != 0 {
+			return e
+		}
+	}
+	return 0
+}
+
+func sysSchedGetaffinity(t *Thread, a *[6]uint64) int64 {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return errno(err)
+	}
+	n := min(a[1], uint64(len(set)*8))
+	if n < 8 || a[1]%8 != 0 {
+		return -EINVAL
+	}
+	b := make([]byte, n)
+	for i := 0; i < int(n)/8; i++ {
+		binary.LittleEndian.PutUint64(b[8*i:], uint64(set[i]))
+	}
+	if e := t.put(a[2], b); e != 0 {
+		return e
+	}
+	return int64(n)
+}
+
+func sysSchedYield(t *Thread, a *[6]uint64) int64 { return 0 }
+
+func sysGetcpu(t *Thread, a *[6]uint64) int64 {
+	if a[0] != 0 {
+		if e := t.putU32(a[0], 0); e != 0 {
+			return e
+		}
+	}
+	if a[1] != 0 {
+		if e := t.putU32(a[1], 0); e != 0 {
+			return e
+		}
+	}
+	return 0
+}
+
+func sysPipe2(t *Thread, a *[6]uint64) int64 {
+	flags := int(a[1])
+	if flags&^(oCloexec|oNonblock|oDirect) != 0 {
+		return -EINVAL
+	}
+	var p [2]int
+	hf := unix.O_CLOEXEC
+	if flags&oNonblock != 0 {
+		hf |= unix.O_NONBLOCK
+	}
+	if flags&oDirect != 0 {
+		hf |= unix.O_DIRECT
+	}
+	if err := unix.Pipe2(p[:], hf); err != nil {
+		return errno(err)
+	}
+	ce := flags&oCloexec != 0
+	r := t.proc.fds.add(&fdEntry{host: p[0], cloexec: ce, path: "pipe:"}, 0)
+	w := t.proc.fds.add(&fdEntry{host: p[1], cloexec: ce, path: "pipe:"}, 0)
+	var b [8]byte
+	binary.LittleEndian.PutUint32(b[0:], uint32(r))
+	binary.LittleEndian.PutUint32(b[4:], uint32(w))
+	if e := t.put(a[0], b[:]); e != 0 {
+		t.proc.fds.remove(r)
+		t.proc.fds.remove(w)
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return e
+	}
+	return 0
+}
+
+func sysPipe(t *Thread, a *[6]uint64) int64 { return sysPipe2(t, &[6]uint64{a[0], 0}) }
+
+func sysRseq(t *Thread, a *[6]uint64) int64 { return -ENOSYS }

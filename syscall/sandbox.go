@@ -1,0 +1,268 @@
+//go:build linux && amd64
+
+package syscall
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/elfuse/elfuse/arch/amd64"
+	"github.com/elfuse/elfuse/hv"
+	"github.com/elfuse/elfuse/hv/kvm"
+	"github.com/elfuse/elfuse/loader"
+	"github.com/elfuse/elfuse/mm"
+	"golang.org/x/sys/unix"
+)
+
+// Config says what a sandbox runs and how.
+type Config struct {
+	// Path is the executable (a guest path, resolved by the resolver).
+	Path string
+	Argv []string
+	Env  []string
+	// Sysroot, when set, is tried first for guest absolute paths.
+	Sysroot string
+	// Trace writes a line per system call to Log.
+	Trace bool
+	// Log receives diagnostics; nil discards them.
+	Log *slog.Logger
+	// TraceOut receives the syscall trace (stderr by default).
+	TraceOut io.Writer
+	// Timeout bounds one run of a vCPU before the host looks at it again
+	// (0 disables the watchdog).
+	Timeout time.Duration
+	// RAM is the guest RAM reservation in bytes (default 32 GiB, reserved
+	// but not committed).
+	RAM uint64
+	// Stdin, Stdout, Stderr are host fds for the guest's fds 0-2.
+	Stdin, Stdout, Stderr int
+}
+
+// Stats are counters of a finished sandbox.
+type Stats struct {
+	Exits    uint64
+	Syscalls uint64
+	Faults   uint64
+}
+
+// Sandbox is one VM holding the guest processes of one container.
+type Sandbox struct {
+	cfg    Config
+	log    *slog.Logger
+	vm     *kvm.VM
+	sys    *kvm.System
+	phys   *mm.Phys
+	kernel *mm.Kernel
+	res    *Resolver
+	hwcap  uint64
+
+	mu      sync.Mutex
+	unknown map[uint64]bool // unimplemented calls already logged
+	stats   Stats
+	traceMu sync.Mutex
+}
+
+// ExitStatus is how the guest's first process ended: Code for exit(Code),
+// Signal for death by a signal.
+type ExitStatus struct {
+	Code   int
+	Signal int
+}
+
+// Status is the shell-style status: the code, or 128+signal.
+func (e ExitStatus) Status() int {
+	if e.Signal != 0 {
+		return 128 + e.Signal
+	}
+	return e.Code
+}
+
+// LoadError is an executable elfuse refuses to run.
+type LoadError struct {
+	Path string
+	Err  error
+}
+
+func (e *LoadError) Error() string { return fmt.Sprintf("%s: %v", e.Path, e.Err) }
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// Run runs cfg.Path until its first process exits.
+func Run(cfg Config) (ExitStatus, Stats, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.TraceOut == nil {
+		cfg.TraceOut = os.Stderr
+	}
+	if cfg.RAM == 0 {
+		cfg.RAM = 32 << 30
+	}
+	sb := &Sandbox{cfg: cfg, log: cfg.Log, unknown: map[uint64]bool{}}
+	sb.res = NewResolver(cfg.Sysroot)
+	hostPath, err := sb.res.Resolve("/", cfg.Path, true)
+	if err != nil {
+		return ExitStatus{}, Stats{}, &LoadError{cfg.Path, err}
+	}
+	exe, interp, err := sb.openExe(hostPath)
+	if err != nil {
+		return ExitStatus{}, Stats{}, &LoadError{cfg.Path, err}
+	}
+	defer exe.Close()
+	if interp != nil {
+		defer interp.Close()
+	}
+	sys, err := kvm.Open()
+	if err != nil {
+		return ExitStatus{}, Stats{}, err
+	}
+	sb.sys = sys
+	if err := sb.setup(); err != nil {
+		return ExitStatus{}, Stats{}, err
+	}
+	defer sb.close()
+
+	p, err := sb.newProcess()
+	if err != nil {
+		return ExitStatus{}, Stats{}, err
+	}
+	t := &Thread{proc: p, tid: p.pid, sb: sb}
+	img, err := sb.loadImage(p, exe, interp, cfg.Path, cfg.Argv, cfg.Env)
+	if err != nil {
+		return ExitStatus{}, Stats{}, &LoadError{cfg.Path, err}
+	}
+	if err := p.fds.initStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr); err != nil {
+		return ExitStatus{}, Stats{}, err
+	}
+	st, err := t.run(img)
+	sb.stats.Exits = t.exits
+	return st, sb.stats, err
+}
+
+// openExe opens and validates an executable and its interpreter.
+func (sb *Sandbox) openExe(hostPath string) (exe, interp *loader.Exe, err error) {
+	exe, err = loader.Open(hostPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if exe.ELF.Arch != loader.AMD64 {
+		exe.Close()
+		return nil, nil, fmt.Errorf("%s ELF needs a translator, which this build does not have", exe.ELF.Arch)
+	}
+	if exe.ELF.Interp != "" {
+		ip, err := sb.res.Resolve("/", exe.ELF.Interp, true)
+		if err == nil {
+			interp, err = loader.Open(ip)
+		}
+		if err != nil {
+			exe.Close()
+			return nil, nil, fmt.Errorf("interpreter %s: %w", exe.ELF.Interp, err)
+		}
+		if interp.ELF.Arch != exe.ELF.Arch || interp.ELF.Interp != "" {
+			exe.Close()
+			interp.Close()
+			return nil, nil, fmt.Errorf("interpreter %s is not a usable %s loader", exe.ELF.Interp, exe.ELF.Arch)
+		}
+	}
+	return exe, interp, nil
+}
+
+func (sb *Sandbox) setup() error {
+	vm, err := sb.sys.NewVM()
+	if err != nil {
+		return err
+	}
+	sb.vm = vm
+	sb.phys, err = mm.NewPhys(sb.cfg.RAM, 2<<30, vm.MapMemory)
+	if err != nil {
+		return err
+	}
+	sb.kernel, err = mm.NewKernel(sb.phys)
+	if err != nil {
+		return err
+	}
+	if _, err := sb.kernel.MapPage(amd64.StubVA, amd64.StubPage(), false); err != nil {
+		return err
+	}
+	if _, err := sb.kernel.MapPage(amd64.IDTVA, amd64.IDTPage(), false); err != nil {
+		return err
+	}
+	_, _, _, edx, _ := sb.sys.CPUID(1, 0)
+	sb.hwcap = uint64(edx)
+	return nil
+}
+
+func (sb *Sandbox) close() {
+	if sb.phys != nil {
+		sb.phys.Close()
+	}
+	if sb.vm != nil {
+		sb.vm.Close()
+	}
+}
+
+func (sb *Sandbox) loadImage(p *Process, exe, interp *loader.Exe, execfn string, argv, env []string) (*loader.Image, error) {
+	params := &loader.Params{Argv: argv, Envp: env, ExecFn: execfn,
+		UID: p.cred.uid, EUID: p.cred.euid, GID: p.cred.gid, EGID: p.cred.egid,
+		HWCap: sb.hwcap, HWCap2: 2, Platform: "x86_64", MinSigStk: 2048}
+	if _, err := rand.Read(params.Random[:]); err != nil {
+		return nil, err
+	}
+	img, err := loader.Load(p.as, exe, interp, params)
+	if err != nil {
+		return nil, err
+	}
+	p.exePath = exe.File.Name()
+	return img, nil
+}
+
+// cpuPagePA maps the descriptor-table page of vCPU slot i.
+func (sb *Sandbox) cpuPage(i int) (uint64, error) {
+	va := amd64.CPUAreaVAOf(i)
+	return sb.kernel.MapPage(va, amd64.CPUPage(va), true)
+}
+
+// noteUnknown logs an unimplemented call once.
+func (sb *Sandbox) noteUnknown(nr uint64, name string) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.unknown[nr] {
+		return
+	}
+	sb.unknown[nr] = true
+	if name == "" {
+		name = fmt.Sprintf("syscall_%d", nr)
+	}
+	sb.log.Warn("unimplemented system call", "name", name, "nr", nr)
+	if sb.cfg.Trace {
+		fmt.Fprintf(sb.cfg.TraceOut, "elfuse: unimplemented system call %s (%d)\n", name, nr)
+	}
+}
+
+// errExited ends a thread's run loop.
+var errExited = errors.New("exited")
+
+// vcpuThread runs f on a goroutine locked to its OS thread and waits.
+func vcpuThread(f func()) {
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer close(done)
+		f()
+	}()
+	<-done
+}
+
+var _ = unix.Getpid
+var _ hv.Exit
+
+// kernelPA is the physical address of a kernel-area page.
+func (sb *Sandbox) kernelPA(va uint64) (uint64, error) {
+	return sb.kernel.Lookup(va)
+}

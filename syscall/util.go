@@ -1,0 +1,157 @@
+//go:build linux && amd64
+
+package syscall
+
+import (
+	"encoding/binary"
+	"errors"
+	"path"
+
+	"github.com/elfuse/elfuse/mm"
+	"golang.org/x/sys/unix"
+)
+
+// handler serves one system call; it returns the result or -errno.
+type handler func(t *Thread, a *[6]uint64) int64
+
+// sysEntry is one row of a syscall table.
+type sysEntry struct {
+	name  string
+	fn    handler
+	paths uint8 // bit i: argument i is a path string
+}
+
+// errno converts a host or mm error to -errno.
+func errno(err error) int64 {
+	if err == nil {
+		return 0
+	}
+	var en unix.Errno
+	if errors.As(err, &en) {
+		return -hostErrno(en)
+	}
+	if errors.Is(err, mm.ErrFault) {
+		return -EFAULT
+	}
+	if errors.Is(err, mm.ErrNoMemory) {
+		return -ENOMEM
+	}
+	return -EIO
+}
+
+// hostErrno maps a host errno to Linux's (the identity on a Linux host).
+func hostErrno(e unix.Errno) int64 { return int64(e) }
+
+func (t *Thread) as() *mm.AddressSpace { return t.proc.as }
+
+// pathArg reads a guest path argument.
+func (t *Thread) pathArg(va uint64) (string, int64) {
+	s, err := t.as().ReadString(va, 4096)
+	if err != nil {
+		if errors.Is(err, mm.ErrFault) {
+			return "", -EFAULT
+		}
+		return "", -ENAMETOOLONG
+	}
+	return s, 0
+}
+
+// hostAt turns a guest (dirfd, path) pair into a host one.
+func (t *Thread) hostAt(dirfd uint64, p string) (int, string, int64) {
+	if path.IsAbs(p) || int32(dirfd) == atFDCWD {
+		hp, err := t.sb.res.Resolve(t.proc.cwd, p, true)
+		if err != nil {
+			return 0, "", errno(err)
+		}
+		return unix.AT_FDCWD, hp, 0
+	}
+	e := t.proc.fds.get(int(int32(dirfd)))
+	if e == nil {
+		return 0, "", -EBADF
+	}
+	return e.host, p, 0
+}
+
+// pathAt reads the path at va and resolves it against dirfd.
+func (t *Thread) pathAt(dirfd, va uint64) (int, string, int64) {
+	p, e := t.pathArg(va)
+	if e != 0 {
+		return 0, "", e
+	}
+	if p == "" {
+		return 0, "", -ENOENT
+	}
+	return t.hostAt(dirfd, p)
+}
+
+func (t *Thread) fd(fd uint64) (*fdEntry, int64) {
+	e := t.proc.fds.get(int(int32(fd)))
+	if e == nil {
+		return nil, -EBADF
+	}
+	return e, 0
+}
+
+func (t *Thread) put(va uint64, b []byte) int64 {
+	if err := t.as().Write(va, b); err != nil {
+		return -EFAULT
+	}
+	return 0
+}
+
+func (t *Thread) get(va uint64, b []byte) int64 {
+	if err := t.as().Read(va, b); err != nil {
+		return -EFAULT
+	}
+	return 0
+}
+
+func (t *Thread) putU32(va uint64, v uint32) int64 {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], v)
+	return t.put(va, b[:])
+}
+
+func (t *Thread) putU64(va uint64, v uint64) int64 {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	return t.put(va, b[:])
+}
+
+func (t *Thread) getU64(va uint64) (uint64, int64) {
+	var b [8]byte
+	if e := t.get(va, b[:]); e != 0 {
+		return 0, e
+	}
+	return binary.LittleEndian.Uint64(b[:]), 0
+}
+
+// putTimespec writes a struct timespec.
+func (t *Thread) putTimespec(va uint64, ts unix.Timespec) int64 {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[0:], uint64(ts.Sec))
+	binary.LittleEndian.PutUint64(b[8:], uint64(ts.Nsec))
+	return t.put(va, b[:])
+}
+
+// getTimespec reads a struct timespec, checking its range.
+func (t *Thread) getTimespec(va uint64) (unix.Timespec, int64) {
+	var b [16]byte
+	if e := t.get(va, b[:]); e != 0 {
+		return unix.Timespec{}, e
+	}
+	ts := unix.Timespec{Sec: int64(binary.LittleEndian.Uint64(b[0:])), Nsec: int64(binary.LittleEndian.Uint64(b[8:]))}
+	if ts.Sec < 0 || ts.Nsec < 0 || ts.Nsec >= 1e9 {
+		return ts, -EINVAL
+	}
+	return ts, 0
+}
+
+func cstr(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
