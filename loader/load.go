@@ -269,3 +269,12 @@ func buildStack(as *mm.AddressSpace, p *Params, aux []uint64) (uint64, error) {
 	}
 	return sp, as.Write(sp, buf)
 }
+
+// Size implements mm.Backing.
+func (e *Exe) Size() (int64, error) { return e.ELF.Size, nil }
+
+// HostFD implements mm.Backing: executables are mapped privately.
+func (e *Exe) HostFD() int { return -1 }
+
+// Writable implements mm.Backing.
+func (e *Exe) Writable() bool { return false }

@@ -19,6 +19,13 @@ type Backing interface {
 	io.ReaderAt
 	// Name is shown in /proc/self/maps.
 	Name() string
+	// Size is the file's current size.
+	Size() (int64, error)
+	// HostFD is a host fd for shared mappings, or -1 when the file cannot
+	// be shared with the host's page cache.
+	HostFD() int
+	// Writable says whether the file is open for writing.
+	Writable() bool
 }
 
 // VMA is one mapping of an address space.
@@ -198,14 +205,19 @@ func (as *AddressSpace) Map(v VMA) error {
 	}
 	nv := v
 	as.insert(&nv)
-	if nv.Lazy || nv.Prot == 0 {
-		return nil
+	var err error
+	if !nv.Lazy && nv.Prot != 0 {
+		err = as.populate(&nv, nv.Start, nv.End)
 	}
-	return as.populate(&nv, nv.Start, nv.End)
+	as.merge()
+	return err
 }
 
 func (as *AddressSpace) populate(v *VMA, start, end uint64) error {
 	flags := leafFlags(v.Prot)
+	if v.Shared && v.File != nil && v.File.HostFD() >= 0 {
+		return as.populateShared(v, start, end, flags)
+	}
 	for va := start; va < end; {
 		if v.File == nil && va%HugeSize == 0 && end-va >= HugeSize {
 			if e, l := as.pt.lookup(va); l == 0 && !present(e) {
@@ -226,6 +238,42 @@ func (as *AddressSpace) populate(v *VMA, start, end uint64) error {
 			return err
 		}
 		va += PageSize
+	}
+	return nil
+}
+
+// populateShared maps the file's own pages for [start, end) of a shared
+// file mapping; pages past the end of the file are private zero pages.
+func (as *AddressSpace) populateShared(v *VMA, start, end uint64, flags uint64) error {
+	size, err := v.File.Size()
+	if err != nil {
+		return err
+	}
+	off := v.Offset + (start - v.Start)
+	fileEnd := start
+	if uint64(size) > off {
+		fileEnd = min(end, start+pageUp(uint64(size)-off))
+	}
+	if fileEnd > start {
+		n := (fileEnd - start) / PageSize
+		pa, err := as.phys.AllocFile(n, v.File.HostFD(), int64(off), v.File.Writable())
+		if err != nil {
+			return err
+		}
+		for i := uint64(0); i < n; i++ {
+			if err := as.pt.set(start+i*PageSize, 1, (pa+i*PageSize)|flags); err != nil {
+				return err
+			}
+		}
+	}
+	for va := fileEnd; va < end; va += PageSize {
+		pa, err := as.phys.Alloc(false)
+		if err != nil {
+			return err
+		}
+		if err := as.pt.set(va, 1, pa|flags); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -270,6 +318,29 @@ func (as *AddressSpace) insert(v *VMA) {
 	as.vmas = append(as.vmas, nil)
 	copy(as.vmas[i+1:], as.vmas[i:])
 	as.vmas[i] = v
+}
+
+// merge joins neighbouring VMAs that differ in nothing but their range,
+// as Linux does, so later calls see one mapping where the program made one.
+func (as *AddressSpace) merge() {
+	out := as.vmas[:0]
+	for _, v := range as.vmas {
+		if n := len(out); n > 0 && mergeable(out[n-1], v) {
+			out[n-1].End = v.End
+			continue
+		}
+		out = append(out, v)
+	}
+	clear(as.vmas[len(out):])
+	as.vmas = out
+}
+
+func mergeable(a, b *VMA) bool {
+	if a.End != b.Start || a.Prot != b.Prot || a.Shared != b.Shared || a.Lazy != b.Lazy ||
+		a.Name != b.Name || a.GrowsDn != b.GrowsDn || a.File != b.File {
+		return false
+	}
+	return a.File == nil || a.Offset+(a.End-a.Start) == b.Offset
 }
 
 // split cuts VMAs so that none crosses addr.
@@ -355,6 +426,7 @@ func (as *AddressSpace) Protect(start, end uint64, prot Prot) error {
 	if !as.covered(start, end) {
 		return fmt.Errorf("mm: %#x-%#x not mapped", start, end)
 	}
+	defer as.merge()
 	as.split(start)
 	as.split(end)
 	flags := leafFlags(prot)
@@ -362,28 +434,33 @@ func (as *AddressSpace) Protect(start, end uint64, prot Prot) error {
 		if v.End <= start || v.Start >= end {
 			continue
 		}
-		wasNone := v.Prot == 0
 		v.Prot = prot
-		if wasNone && !v.Lazy && prot != 0 {
-			if err := as.populate(v, v.Start, v.End); err != nil {
-				return err
-			}
-			continue
-		}
 		for va := v.Start; va < v.End; {
 			e, l := as.pt.lookup(va)
 			switch l {
 			case 0:
-				if ml := as.pt.missingLevel(va); ml == 1 && e&addrMask != 0 {
+				ml := as.pt.missingLevel(va)
+				if ml == 1 && e&addrMask != 0 {
+					// A frame kept under PROT_NONE.
 					if flags != 0 {
 						if err := as.pt.set(va, 1, e&addrMask|flags); err != nil {
 							return err
 						}
 					}
 					va += PageSize
-				} else {
-					va = nextBoundary(va, ml)
+					continue
 				}
+				next := min(nextBoundary(va, ml), v.End)
+				if ml == 1 {
+					next = va + PageSize
+				}
+				if flags != 0 && !v.Lazy {
+					// Never had frames (mapped PROT_NONE): fill them now.
+					if err := as.populate(v, va, next); err != nil {
+						return err
+					}
+				}
+				va = next
 				continue
 			case 2:
 				if va%HugeSize == 0 && v.End-va >= HugeSize {
@@ -410,6 +487,24 @@ func (as *AddressSpace) Protect(start, end uint64, prot Prot) error {
 		}
 	}
 	return nil
+}
+
+// Covered reports whether every page of [start, end) is mapped.
+func (as *AddressSpace) Covered(start, end uint64) bool { return as.covered(start, end) }
+
+// Resident reports whether the page at va has a frame.
+func (as *AddressSpace) Resident(va uint64) bool {
+	_, l := as.pt.lookup(va)
+	return l != 0
+}
+
+// Mapped is the total size of the mappings.
+func (as *AddressSpace) Mapped() uint64 {
+	var n uint64
+	for _, v := range as.vmas {
+		n += v.End - v.Start
+	}
+	return n
 }
 
 func (as *AddressSpace) covered(start, end uint64) bool {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,6 +50,7 @@ type Phys struct {
 	free2m   []uint64
 	refs     []uint32 // per 4 KiB frame
 	ptFrame  []bool   // frame has been a page-table page
+	fileMap  []bool   // frame's host memory is a shared file mapping
 	inUse    uint64   // bytes allocated
 }
 
@@ -62,7 +64,7 @@ func NewPhys(size, slotSize uint64, addSlot SlotFunc) (*Phys, error) {
 	}
 	_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
 	p := &Phys{mem: mem, slotSize: slotSize, addSlot: addSlot,
-		refs: make([]uint32, size/PageSize), ptFrame: make([]bool, size/PageSize)}
+		refs: make([]uint32, size/PageSize), ptFrame: make([]bool, size/PageSize), fileMap: make([]bool, size/PageSize)}
 	p.bump = HugeSize // keep guest-physical page 0 unused
 	return p, nil
 }
@@ -198,7 +200,13 @@ func (p *Phys) unref(pa uint64) {
 		return
 	}
 	// Give the memory back to the host; it reads as zero when reused.
-	_ = unix.Madvise(p.mem[pa:pa+PageSize], unix.MADV_DONTNEED)
+	if p.fileMap[i] {
+		p.fileMap[i] = false
+		_, _ = unix.MmapPtr(-1, 0, unsafe.Pointer(&p.mem[pa]), PageSize, unix.PROT_READ|unix.PROT_WRITE,
+			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE|unix.MAP_FIXED)
+	} else {
+		_ = unix.Madvise(p.mem[pa:pa+PageSize], unix.MADV_DONTNEED)
+	}
 	p.inUse -= PageSize
 	if p.ptFrame[i] {
 		p.freeData = append(p.freeData, pa)
@@ -231,4 +239,41 @@ func (p *Phys) UnrefHuge(pa uint64) {
 	_ = unix.Madvise(p.mem[pa:pa+HugeSize], unix.MADV_DONTNEED)
 	p.inUse -= HugeSize
 	p.free2m = append(p.free2m, pa)
+}
+
+// AllocFile returns n contiguous 4 KiB frames, each with one reference,
+// whose host memory is the shared mapping of fd at off: the guest then reads
+// and writes the file's own pages, as other processes see them.
+func (p *Phys) AllocFile(n uint64, fd int, off int64, write bool) (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	size := n * PageSize
+	chunks := (size + HugeSize - 1) / HugeSize
+	if p.bump+chunks*HugeSize > uint64(len(p.mem)) {
+		return 0, ErrNoMemory
+	}
+	pa := p.bump
+	if err := p.ensureSlots(pa + chunks*HugeSize); err != nil {
+		return 0, err
+	}
+	p.bump += chunks * HugeSize
+	for f := pa + size; f < pa+chunks*HugeSize; f += PageSize {
+		p.free4k = append(p.free4k, f)
+	}
+	prot := unix.PROT_READ
+	if write {
+		prot |= unix.PROT_WRITE
+	}
+	if _, err := unix.MmapPtr(fd, off, unsafe.Pointer(&p.mem[pa]), uintptr(size), prot, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+		for f := pa; f < pa+size; f += PageSize {
+			p.free4k = append(p.free4k, f)
+		}
+		return 0, fmt.Errorf("mm: map file into guest RAM: %w", err)
+	}
+	for f := pa; f < pa+size; f += PageSize {
+		p.refs[f>>pageShift] = 1
+		p.fileMap[f>>pageShift] = true
+	}
+	p.inUse += size
+	return pa, nil
 }

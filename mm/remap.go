@@ -46,6 +46,7 @@ func (as *AddressSpace) Remap(old, oldLen, newLen uint64, mayMove, fixed bool, d
 	if v == nil || old+oldLen > v.End {
 		return 0, fmt.Errorf("mm: mremap of unmapped %#x: %w", old, ErrFault)
 	}
+	defer as.merge()
 	if !fixed && newLen <= oldLen {
 		as.Unmap(old+newLen, old+oldLen)
 		return old, nil
@@ -64,7 +65,7 @@ func (as *AddressSpace) Remap(old, oldLen, newLen uint64, mayMove, fixed bool, d
 	if !fixed {
 		var ok bool
 		// Keep the offset within a 2 MiB page so huge entries can move whole.
-		dst, ok = as.FreeRange(0, newLen+HugeSize)
+		dst, ok = as.FreeRange(0, newLen+2*HugeSize)
 		if !ok {
 			return 0, ErrNoMemory
 		}

@@ -55,16 +55,33 @@ func (ft *fdTable) get(fd int) *fdEntry {
 	return ft.fds[fd]
 }
 
-// add installs e at the lowest free fd >= min.
-func (ft *fdTable) add(e *fdEntry, min int) int {
+// add installs e at the lowest free fd >= min and below limit; it returns
+// -1 when there is none.
+func (ft *fdTable) add(e *fdEntry, min, limit int) int {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
-	for fd := min; ; fd++ {
+	for fd := min; fd < limit; fd++ {
 		if fd >= len(ft.fds) || ft.fds[fd] == nil {
 			ft.install(fd, e)
 			return fd
 		}
 	}
+	return -1
+}
+
+// addFD installs e at the lowest free fd >= min within RLIMIT_NOFILE, or
+// closes its host fd and fails with EMFILE.
+func (p *Process) addFD(e *fdEntry, min int) int64 {
+	limit := p.rlimit(unix.RLIMIT_NOFILE).Cur
+	if limit > 1<<20 {
+		limit = 1 << 20
+	}
+	fd := p.fds.add(e, min, int(limit))
+	if fd < 0 {
+		unix.Close(e.host)
+		return -EMFILE
+	}
+	return int64(fd)
 }
 
 // set installs e at fd, returning the entry it replaced.

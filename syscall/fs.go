@@ -53,7 +53,7 @@ func (t *Thread) openat(dirfd uint64, pathVA uint64, flags, mode uint64) int64 {
 		return errno(err)
 	}
 	p, _ := t.pathArg(pathVA)
-	return int64(t.proc.fds.add(&fdEntry{host: hfd, cloexec: flags&oCloexec != 0, path: p}, 0))
+	return t.proc.addFD(&fdEntry{host: hfd, cloexec: flags&oCloexec != 0, path: p}, 0)
 }
 
 func sysOpen(t *Thread, a *[6]uint64) int64 {
@@ -98,13 +98,14 @@ func sysCloseRange(t *Thread, a *[6]uint64) int64 {
 	return 0
 }
 
-// ioBufs maps a guest buffer for host I/O.
+// ioBufs maps a guest buffer for host I/O. Like Linux, a buffer that runs
+// into a bad page is cut short there; only a bad first byte is EFAULT.
 func (t *Thread) ioBufs(va, n uint64, write bool) ([][]byte, int64) {
 	if n == 0 {
 		return nil, 0
 	}
 	bufs, err := t.as().Slices(va, n, write, nil)
-	if err != nil {
+	if err != nil && len(bufs) == 0 {
 		return nil, -EFAULT
 	}
 	return bufs, 0
@@ -816,7 +817,7 @@ func (t *Thread) dupTo(old *fdEntry, newfd int, cloexec bool) int64 {
 	}
 	ne := &fdEntry{host: h, cloexec: cloexec, path: old.path}
 	if newfd < 0 {
-		return int64(t.proc.fds.add(ne, 0))
+		return t.proc.addFD(ne, 0)
 	}
 	if prev := t.proc.fds.set(newfd, ne); prev != nil {
 		unix.Close(prev.host)
@@ -840,7 +841,7 @@ func sysDup2(t *Thread, a *[6]uint64) int64 {
 	if int32(a[0]) == int32(a[1]) {
 		return int64(int32(a[1]))
 	}
-	if int32(a[1]) < 0 || int32(a[1]) >= 1<<20 {
+	if int32(a[1]) < 0 || uint64(int32(a[1])) >= t.proc.rlimit(unix.RLIMIT_NOFILE).Cur {
 		return -EBADF
 	}
 	return t.dupTo(f, int(int32(a[1])), false)
@@ -854,7 +855,7 @@ func sysDup3(t *Thread, a *[6]uint64) int64 {
 	if a[2]&^oCloexec != 0 || int32(a[0]) == int32(a[1]) {
 		return -EINVAL
 	}
-	if int32(a[1]) < 0 || int32(a[1]) >= 1<<20 {
+	if int32(a[1]) < 0 || uint64(int32(a[1])) >= t.proc.rlimit(unix.RLIMIT_NOFILE).Cur {
 		return -EBADF
 	}
 	return t.dupTo(f, int(int32(a[1])), a[2]&oCloexec != 0)
@@ -882,11 +883,14 @@ func sysFcntl(t *Thread, a *[6]uint64) int64 {
 	}
 	switch a[1] {
 	case fDupfd, fDupfdCloexec:
+		if int32(a[2]) < 0 || uint64(int32(a[2])) >= t.proc.rlimit(unix.RLIMIT_NOFILE).Cur {
+			return -EINVAL
+		}
 		h, err := unix.FcntlInt(uintptr(f.host), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return errno(err)
 		}
-		return int64(t.proc.fds.add(&fdEntry{host: h, cloexec: a[1] == fDupfdCloexec, path: f.path}, int(int32(a[2]))))
+		return t.proc.addFD(&fdEntry{host: h, cloexec: a[1] == fDupfdCloexec, path: f.path}, int(int32(a[2])))
 	case fGetfd:
 		if f.cloexec {
 			return 1
@@ -938,18 +942,22 @@ func sysGetcwd(t *Thread, a *[6]uint64) int64 {
 	return int64(len(b))
 }
 
-func (t *Thread) chdirTo(guest, host string) int64 {
-	var st unix.Stat_t
-	if err := unix.Stat(host, &st); err != nil {
+// chdirTo makes the host directory the process's working directory, kept
+// as its canonical path (as the kernel's getcwd reports it).
+func (t *Thread) chdirTo(host string) int64 {
+	fd, err := unix.Open(host, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return errno(err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return -ENOTDIR
-	}
-	if err := unix.Access(host, unix.X_OK); err != nil {
+	defer unix.Close(fd)
+	if err := unix.Faccessat(fd, ".", unix.X_OK, 0); err != nil {
 		return errno(err)
 	}
-	t.proc.cwd = host
+	real, err := readlinkFD(fd)
+	if err != nil {
+		return errno(err)
+	}
+	t.proc.cwd = real
 	return 0
 }
 
@@ -965,7 +973,7 @@ func sysChdir(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	return t.chdirTo(p, hp)
+	return t.chdirTo(hp)
 }
 
 func sysFchdir(t *Thread, a *[6]uint64) int64 {
@@ -973,11 +981,7 @@ func sysFchdir(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	hp, err := readlinkFD(f.host)
-	if err != nil {
-		return errno(err)
-	}
-	return t.chdirTo(hp, hp)
+	return t.chdirTo("/proc/self/fd/" + itoa(f.host))
 }
 
 // readlinkFD returns the host path an fd refers to.
@@ -1016,4 +1020,77 @@ func sysUmask(t *Thread, a *[6]uint64) int64 {
 	old := t.proc.umask
 	t.proc.umask = uint32(a[0]) & 0o777
 	return int64(old)
+}
+
+func sysSendfile(t *Thread, a *[6]uint64) int64 {
+	out, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	in, e := t.fd(a[1])
+	if e != 0 {
+		return e
+	}
+	count := int(min(a[3], 0x7ffff000))
+	if a[2] == 0 {
+		n, err := unix.Sendfile(out.host, in.host, nil, count)
+		if err != nil {
+			return errno(err)
+		}
+		return int64(n)
+	}
+	off, e := t.getU64(a[2])
+	if e != 0 {
+		return e
+	}
+	o := int64(off)
+	if o < 0 {
+		return -EINVAL
+	}
+	n, err := unix.Sendfile(out.host, in.host, &o, count)
+	if err != nil {
+		return errno(err)
+	}
+	if e := t.putU64(a[2], uint64(o)); e != 0 {
+		return e
+	}
+	return int64(n)
+}
+
+func sysCopyFileRange(t *Thread, a *[6]uint64) int64 {
+	in, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	out, e := t.fd(a[2])
+	if e != 0 {
+		return e
+	}
+	if a[5] != 0 {
+		return -EINVAL
+	}
+	var offs [2]*int64
+	for i, va := range []uint64{a[1], a[3]} {
+		if va == 0 {
+			continue
+		}
+		v, e := t.getU64(va)
+		if e != 0 {
+			return e
+		}
+		o := int64(v)
+		offs[i] = &o
+	}
+	n, err := unix.CopyFileRange(in.host, offs[0], out.host, offs[1], int(min(a[4], 0x7ffff000)), 0)
+	if err != nil {
+		return errno(err)
+	}
+	for i, va := range []uint64{a[1], a[3]} {
+		if offs[i] != nil {
+			if e := t.putU64(va, uint64(*offs[i])); e != 0 {
+				return e
+			}
+		}
+	}
+	return int64(n)
 }

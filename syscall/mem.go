@@ -28,9 +28,21 @@ func decodeProt(p uint64) (mm.Prot, bool) {
 
 // hostFile is a host fd backing a file mapping.
 type hostFile struct {
-	fd   int
-	name string
+	fd       int
+	name     string
+	writable bool
 }
+
+func (h *hostFile) Size() (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(h.fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Size, nil
+}
+
+func (h *hostFile) HostFD() int    { return h.fd }
+func (h *hostFile) Writable() bool { return h.writable }
 
 func (h *hostFile) ReadAt(b []byte, off int64) (int, error) {
 	n, err := unix.Pread(h.fd, b, off)
@@ -71,22 +83,24 @@ func sysMmap(t *Thread, a *[6]uint64) int64 {
 		if fl&unix.O_ACCMODE == unix.O_WRONLY {
 			return -EACCES
 		}
+		if typ != mapPrivate && prot&mm.ProtWrite != 0 && fl&unix.O_ACCMODE != unix.O_RDWR {
+			return -EACCES
+		}
 		var st unix.Stat_t
 		if err := unix.Fstat(f.host, &st); err != nil {
 			return errno(err)
 		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG, unix.S_IFBLK:
+		case unix.S_IFCHR:
+			if unix.Major(st.Rdev) == 1 && unix.Minor(st.Rdev) == 5 { // /dev/zero
+				flags |= mapAnonymous
+			} else {
+				return -ENODEV
+			}
+		default:
 			return -ENODEV
 		}
-		h, err := unix.FcntlInt(uintptr(f.host), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			return errno(err)
-		}
-		name := f.path
-		if p, err := readlinkFD(f.host); err == nil {
-			name = p
-		}
-		v.File, v.Offset = &hostFile{fd: h, name: name}, off
 	}
 	switch {
 	case flags&(mapFixed|mapFixedNoreplace) != 0:
@@ -110,6 +124,23 @@ func sysMmap(t *Thread, a *[6]uint64) int64 {
 		if !ok {
 			return -ENOMEM
 		}
+	}
+	if lim := t.proc.rlimit(unix.RLIMIT_AS).Cur; lim != unix.RLIM_INFINITY && as.Mapped()+length > lim {
+		return -ENOMEM
+	}
+	if flags&mapAnonymous == 0 {
+		// The mapping keeps its own host fd: the guest may close its own.
+		f, _ := t.fd(uint64(uint32(fd)))
+		fl, _ := unix.FcntlInt(uintptr(f.host), unix.F_GETFL, 0)
+		h, err := unix.FcntlInt(uintptr(f.host), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return errno(err)
+		}
+		name := f.path
+		if p, err := readlinkFD(f.host); err == nil {
+			name = p
+		}
+		v.File, v.Offset = &hostFile{fd: h, name: name, writable: fl&unix.O_ACCMODE == unix.O_RDWR}, off
 	}
 	v.Start, v.End = addr, addr+length
 	if err := as.Map(v); err != nil {
@@ -180,6 +211,7 @@ func sysMremap(t *Thread, a *[6]uint64) int64 {
 	}
 	r, err := t.as().Remap(old, oldLen, newLen, flags&mremapMaymove != 0, flags&mremapFixed != 0, newAddr)
 	if err != nil {
+		t.sb.log.Debug("mremap failed", "err", err)
 		if errors.Is(err, mm.ErrFault) {
 			return -EFAULT
 		}
@@ -188,12 +220,22 @@ func sysMremap(t *Thread, a *[6]uint64) int64 {
 	return int64(r)
 }
 
+// madvise advice values Linux accepts.
+var madvKnown = map[uint64]bool{0: true, 1: true, 2: true, 3: true, 4: true, 8: true, 9: true, 10: true, 11: true,
+	12: true, 13: true, 14: true, 15: true, 16: true, 17: true, 18: true, 19: true, 20: true, 21: true, 22: true, 23: true, 100: true, 101: true, 102: true}
+
 func sysMadvise(t *Thread, a *[6]uint64) int64 {
 	addr, length, advice := a[0], a[1], a[2]
-	if addr%mm.PageSize != 0 {
+	if addr%mm.PageSize != 0 || !madvKnown[advice] || int64(length) < 0 {
 		return -EINVAL
 	}
 	end := (addr + length + mm.PageSize - 1) &^ (mm.PageSize - 1)
+	if end == addr {
+		return 0
+	}
+	if !t.as().Covered(addr, end) {
+		return -ENOMEM
+	}
 	switch advice {
 	case madvDontneed, madvFree:
 		if err := t.as().Discard(addr, end); err != nil {
@@ -204,8 +246,43 @@ func sysMadvise(t *Thread, a *[6]uint64) int64 {
 }
 
 func sysMsync(t *Thread, a *[6]uint64) int64 {
-	if a[0]%mm.PageSize != 0 || a[2]&^7 != 0 {
+	const msAsync, msInvalidate, msSync = 1, 2, 4
+	if a[0]%mm.PageSize != 0 || a[2]&^7 != 0 || a[2]&(msAsync|msSync) == msAsync|msSync {
 		return -EINVAL
+	}
+	end := (a[0] + a[1] + mm.PageSize - 1) &^ (mm.PageSize - 1)
+	if end > a[0] && !t.as().Covered(a[0], end) {
+		return -ENOMEM
+	}
+	return 0
+}
+
+func sysMincore(t *Thread, a *[6]uint64) int64 {
+	addr, length := a[0], a[1]
+	if addr%mm.PageSize != 0 {
+		return -EINVAL
+	}
+	end := (addr + length + mm.PageSize - 1) &^ (mm.PageSize - 1)
+	if end < addr || end > mm.UserLimit {
+		return -ENOMEM
+	}
+	if !t.as().Covered(addr, end) {
+		return -ENOMEM
+	}
+	vec := make([]byte, (end-addr)/mm.PageSize)
+	for i := range vec {
+		if t.as().Resident(addr + uint64(i)*mm.PageSize) {
+			vec[i] = 1
+		}
+	}
+	return t.put(a[2], vec)
+}
+
+func sysMlock(t *Thread, a *[6]uint64) int64 {
+	start := a[0] &^ (mm.PageSize - 1)
+	end := (a[0] + a[1] + mm.PageSize - 1) &^ (mm.PageSize - 1)
+	if end > start && !t.as().Covered(start, end) {
+		return -ENOMEM
 	}
 	return 0
 }

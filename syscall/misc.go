@@ -385,15 +385,26 @@ func sysArchPrctl(t *Thread, a *[6]uint64) int64 {
 
 // prctl options.
 const (
-	prSetPdeathsig  = 1
-	prGetPdeathsig  = 2
-	prGetDumpable   = 3
-	prSetDumpable   = 4
-	prSetName       = 15
-	prGetName       = 16
-	prSetNoNewPrivs = 38
-	prGetNoNewPrivs = 39
+	prSetPdeathsig      = 1
+	prGetPdeathsig      = 2
+	prGetDumpable       = 3
+	prSetDumpable       = 4
+	prSetName           = 15
+	prGetName           = 16
+	prSetNoNewPrivs     = 38
+	prGetNoNewPrivs     = 39
+	prGetKeepcaps       = 7
+	prSetKeepcaps       = 8
+	prSetChildSubreaper = 36
+	prGetChildSubreaper = 37
 )
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 func sysPrctl(t *Thread, a *[6]uint64) int64 {
 	switch a[0] {
@@ -415,21 +426,48 @@ func sysPrctl(t *Thread, a *[6]uint64) int64 {
 		copy(b[:15], t.proc.comm)
 		return t.put(a[1], b[:])
 	case prGetDumpable:
-		return 1
+		if t.proc.flags.dumpable {
+			return 1
+		}
+		return 0
 	case prSetDumpable:
 		if a[1] > 1 {
 			return -EINVAL
 		}
+		t.proc.flags.dumpable = a[1] == 1
 		return 0
 	case prSetPdeathsig:
-		if a[1] >= NSIG+1 {
+		if a[1] > NSIG {
 			return -EINVAL
 		}
+		t.proc.flags.pdeathsig = int(a[1])
 		return 0
 	case prGetPdeathsig:
-		return t.putU32(a[1], 0)
-	case prSetNoNewPrivs, prGetNoNewPrivs:
+		return t.putU32(a[1], uint32(t.proc.flags.pdeathsig))
+	case prSetNoNewPrivs:
+		if a[1] != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+			return -EINVAL
+		}
+		t.proc.flags.noNewPrivs = true
 		return 0
+	case prGetNoNewPrivs:
+		if a[1] != 0 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+			return -EINVAL
+		}
+		return b2i(t.proc.flags.noNewPrivs)
+	case prGetKeepcaps:
+		return b2i(t.proc.flags.keepCaps)
+	case prSetKeepcaps:
+		if a[1] > 1 {
+			return -EINVAL
+		}
+		t.proc.flags.keepCaps = a[1] == 1
+		return 0
+	case prSetChildSubreaper:
+		t.proc.flags.subreaper = a[1] != 0
+		return 0
+	case prGetChildSubreaper:
+		return t.putU32(a[1], uint32(b2i(t.proc.flags.subreaper)))
 	}
 	return -EINVAL
 }
@@ -489,6 +527,7 @@ func sysRtSigprocmask(t *Thread, a *[6]uint64) int64 {
 			return -EINVAL
 		}
 	}
+	t.checkPending()
 	if a[2] != 0 {
 		return t.putU64(a[2], old)
 	}
@@ -582,16 +621,22 @@ func sysPipe2(t *Thread, a *[6]uint64) int64 {
 		return errno(err)
 	}
 	ce := flags&oCloexec != 0
-	r := t.proc.fds.add(&fdEntry{host: p[0], cloexec: ce, path: "pipe:"}, 0)
-	w := t.proc.fds.add(&fdEntry{host: p[1], cloexec: ce, path: "pipe:"}, 0)
+	r := t.proc.addFD(&fdEntry{host: p[0], cloexec: ce, path: "pipe:"}, 0)
+	if r < 0 {
+		unix.Close(p[1])
+		return r
+	}
+	w := t.proc.addFD(&fdEntry{host: p[1], cloexec: ce, path: "pipe:"}, 0)
+	if w < 0 {
+		sysClose(t, &[6]uint64{uint64(r)})
+		return w
+	}
 	var b [8]byte
 	binary.LittleEndian.PutUint32(b[0:], uint32(r))
 	binary.LittleEndian.PutUint32(b[4:], uint32(w))
 	if e := t.put(a[0], b[:]); e != 0 {
-		t.proc.fds.remove(r)
-		t.proc.fds.remove(w)
-		unix.Close(p[0])
-		unix.Close(p[1])
+		sysClose(t, &[6]uint64{uint64(r)})
+		sysClose(t, &[6]uint64{uint64(w)})
 		return e
 	}
 	return 0
@@ -600,3 +645,179 @@ func sysPipe2(t *Thread, a *[6]uint64) int64 {
 func sysPipe(t *Thread, a *[6]uint64) int64 { return sysPipe2(t, &[6]uint64{a[0], 0}) }
 
 func sysRseq(t *Thread, a *[6]uint64) int64 { return -ENOSYS }
+
+func sysSyncfs(t *Thread, a *[6]uint64) int64 {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return e
+	}
+	return errno(unix.Syncfs(f.host))
+}
+
+func sysSync(t *Thread, a *[6]uint64) int64 {
+	unix.Sync()
+	return 0
+}
+
+func sysClockSettime(t *Thread, a *[6]uint64) int64 {
+	if _, e := t.getTimespec(a[1]); e != 0 {
+		return e
+	}
+	if int32(a[0]) == unix.CLOCK_REALTIME {
+		// The sandbox may not set the host's clock.
+		return -EPERM
+	}
+	return -EINVAL
+}
+
+func sysGetpgrp(t *Thread, a *[6]uint64) int64 { return int64(t.proc.pgid) }
+
+func sysGetpgid(t *Thread, a *[6]uint64) int64 {
+	if pid := int32(a[0]); pid != 0 && int(pid) != t.proc.pid {
+		return -ESRCH
+	}
+	return int64(t.proc.pgid)
+}
+
+func sysGetsid(t *Thread, a *[6]uint64) int64 {
+	if pid := int32(a[0]); pid != 0 && int(pid) != t.proc.pid {
+		return -ESRCH
+	}
+	return int64(t.proc.sid)
+}
+
+func sysSetpgid(t *Thread, a *[6]uint64) int64 {
+	pid, pgid := int32(a[0]), int32(a[1])
+	if pgid < 0 {
+		return -EINVAL
+	}
+	if pid != 0 && int(pid) != t.proc.pid {
+		return -ESRCH
+	}
+	if t.proc.sid == t.proc.pid {
+		return -EPERM // a session leader cannot change its group
+	}
+	if pgid == 0 {
+		pgid = int32(t.proc.pid)
+	}
+	t.proc.pgid = int(pgid)
+	return 0
+}
+
+func sysSetsid(t *Thread, a *[6]uint64) int64 {
+	if t.proc.pgid == t.proc.pid {
+		return -EPERM
+	}
+	t.proc.sid, t.proc.pgid = t.proc.pid, t.proc.pid
+	return int64(t.proc.pid)
+}
+
+// setIDs implements the setresuid family over one triple: each of r, e, s
+// is a new value or -1 to keep; unprivileged callers may only pick among
+// the current values.
+func setIDs(cur *[3]uint32, fs *uint32, privileged bool, r, e, s int64) int64 {
+	allowed := func(v int64) bool {
+		return v == -1 || privileged || uint32(v) == cur[0] || uint32(v) == cur[1] || uint32(v) == cur[2]
+	}
+	if !allowed(r) || !allowed(e) || !allowed(s) {
+		return -EPERM
+	}
+	for i, v := range []int64{r, e, s} {
+		if v != -1 {
+			cur[i] = uint32(v)
+		}
+	}
+	*fs = cur[1]
+	return 0
+}
+
+func (t *Thread) setuids(r, e, s int64) int64 {
+	c := &t.proc.cred
+	ids := [3]uint32{c.uid, c.euid, c.suid}
+	if ret := setIDs(&ids, &c.fsuid, c.euid == 0, r, e, s); ret != 0 {
+		return ret
+	}
+	c.uid, c.euid, c.suid = ids[0], ids[1], ids[2]
+	return 0
+}
+
+func (t *Thread) setgids(r, e, s int64) int64 {
+	c := &t.proc.cred
+	ids := [3]uint32{c.gid, c.egid, c.sgid}
+	if ret := setIDs(&ids, &c.fsgid, c.euid == 0, r, e, s); ret != 0 {
+		return ret
+	}
+	c.gid, c.egid, c.sgid = ids[0], ids[1], ids[2]
+	return 0
+}
+
+func idArg(v uint64) int64 { return int64(int32(v)) }
+
+func sysSetresuid(t *Thread, a *[6]uint64) int64 {
+	return t.setuids(idArg(a[0]), idArg(a[1]), idArg(a[2]))
+}
+func sysSetresgid(t *Thread, a *[6]uint64) int64 {
+	return t.setgids(idArg(a[0]), idArg(a[1]), idArg(a[2]))
+}
+func sysSetreuid(t *Thread, a *[6]uint64) int64 { return t.setuids(idArg(a[0]), idArg(a[1]), -1) }
+func sysSetregid(t *Thread, a *[6]uint64) int64 { return t.setgids(idArg(a[0]), idArg(a[1]), -1) }
+
+func sysSetuid(t *Thread, a *[6]uint64) int64 {
+	u := idArg(a[0])
+	if u < 0 {
+		return -EINVAL
+	}
+	if t.proc.cred.euid == 0 {
+		return t.setuids(u, u, u)
+	}
+	return t.setuids(-1, u, -1)
+}
+
+func sysSetgid(t *Thread, a *[6]uint64) int64 {
+	g := idArg(a[0])
+	if g < 0 {
+		return -EINVAL
+	}
+	if t.proc.cred.euid == 0 {
+		return t.setgids(g, g, g)
+	}
+	return t.setgids(-1, g, -1)
+}
+
+func sysSetfsuid(t *Thread, a *[6]uint64) int64 {
+	c := &t.proc.cred
+	old := c.fsuid
+	if u := idArg(a[0]); u >= 0 && (c.euid == 0 || uint32(u) == c.uid || uint32(u) == c.euid || uint32(u) == c.suid) {
+		c.fsuid = uint32(u)
+	}
+	return int64(old)
+}
+
+func sysSetfsgid(t *Thread, a *[6]uint64) int64 {
+	c := &t.proc.cred
+	old := c.fsgid
+	if g := idArg(a[0]); g >= 0 && (c.euid == 0 || uint32(g) == c.gid || uint32(g) == c.egid || uint32(g) == c.sgid) {
+		c.fsgid = uint32(g)
+	}
+	return int64(old)
+}
+
+func sysSetgroups(t *Thread, a *[6]uint64) int64 {
+	n := int64(int32(a[0]))
+	if n < 0 || n > 65536 {
+		return -EINVAL
+	}
+	if t.proc.cred.euid != 0 {
+		return -EPERM
+	}
+	b := make([]byte, 4*n)
+	if e := t.get(a[1], b); e != 0 {
+		return e
+	}
+	gs := make([]uint32, n)
+	for i := range gs {
+		gs[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	t.proc.cred.groups = gs
+	return 0
+}

@@ -105,6 +105,8 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 		cfg.RAM = 32 << 30
 	}
 	sb := &Sandbox{cfg: cfg, log: cfg.Log, unknown: map[uint64]bool{}}
+	// The guest's umask is applied by elfuse; the host's must not add to it.
+	unix.Umask(0)
 	sb.res = NewResolver(cfg.Sysroot)
 	hostPath, err := sb.res.Resolve("/", cfg.Path, true)
 	if err != nil {
@@ -239,7 +241,7 @@ func (sb *Sandbox) noteUnknown(nr uint64, name string) {
 	if name == "" {
 		name = fmt.Sprintf("syscall_%d", nr)
 	}
-	sb.log.Warn("unimplemented system call", "name", name, "nr", nr)
+	sb.log.Debug("unimplemented system call", "name", name, "nr", nr)
 	if sb.cfg.Trace {
 		fmt.Fprintf(sb.cfg.TraceOut, "elfuse: unimplemented system call %s (%d)\n", name, nr)
 	}

@@ -5,6 +5,7 @@ package syscall
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -15,6 +16,13 @@ import (
 	"github.com/elfuse/elfuse/mm"
 	"golang.org/x/sys/unix"
 )
+
+// process state kept for calls that only read it back in a one-process
+// sandbox.
+type procFlags struct {
+	dumpable, noNewPrivs, keepCaps, subreaper bool
+	pdeathsig                                 int
+}
 
 type cred struct {
 	uid, euid, suid, fsuid uint32
@@ -41,7 +49,9 @@ type Process struct {
 	exePath string
 	actions [NSIG]sigAction
 	rlimits map[int]unix.Rlimit
-	exit    *ExitStatus
+	flags   procFlags
+	pgid    int
+	sid     int
 }
 
 func (sb *Sandbox) newProcess() (*Process, error) {
@@ -54,7 +64,7 @@ func (sb *Sandbox) newProcess() (*Process, error) {
 		return nil, err
 	}
 	uid, gid := uint32(unix.Getuid()), uint32(unix.Getgid())
-	p := &Process{sb: sb, pid: 1, as: as, fds: newFDTable(), cwd: cwd, umask: 0o022,
+	p := &Process{sb: sb, pid: 1, pgid: 1, sid: 1, flags: procFlags{dumpable: true}, as: as, fds: newFDTable(), cwd: cwd, umask: 0o022,
 		cred:    cred{uid: uid, euid: uid, suid: uid, fsuid: uid, gid: gid, egid: gid, sgid: gid, fsgid: gid},
 		rlimits: map[int]unix.Rlimit{}}
 	if gs, err := unix.Getgroups(); err == nil {
@@ -78,6 +88,7 @@ type Thread struct {
 	clearTID   uint64
 	robust     uint64
 	sigmask    uint64
+	pending    uint64
 	altstack   [3]uint64 // ss_sp, ss_flags, ss_size
 	status     ExitStatus
 	done       bool
@@ -176,7 +187,7 @@ func (t *Thread) syscall() {
 		t.sb.noteUnknown(nr, name)
 		ret = -ENOSYS
 	} else {
-		ret = e.fn(t, &args)
+		ret = t.call(e, &args)
 	}
 	if t.sb.cfg.Trace {
 		t.trace(nr, e, &args, ret)
@@ -188,6 +199,18 @@ func (t *Thread) syscall() {
 	if amd64.ReturnFromSyscall(r, t.sregs) {
 		t.sregsDirty = true
 	}
+}
+
+// call runs a handler; a handler that panics fails the call with EINVAL
+// and is logged, rather than taking the sandbox down.
+func (t *Thread) call(e *sysEntry, args *[6]uint64) (ret int64) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.sb.log.Error("system call handler panicked", "name", e.name, "panic", r, "stack", string(debug.Stack()))
+			ret = -EINVAL
+		}
+	}()
+	return e.fn(t, args)
 }
 
 func (t *Thread) trace(nr uint64, e *sysEntry, a *[6]uint64, ret int64) {
