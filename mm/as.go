@@ -586,3 +586,12 @@ func (as *AddressSpace) nextVMA(va uint64) *VMA {
 	}
 	return nil
 }
+
+// MapFrame maps the existing 4 KiB frame pa at va, taking a reference (the
+// vDSO and its data page are one frame shared by every process).
+func (as *AddressSpace) MapFrame(va, pa uint64, prot Prot, name string) error {
+	as.Unmap(va, va+PageSize)
+	as.insert(&VMA{Start: va, End: va + PageSize, Prot: prot, Name: name})
+	as.phys.Ref(pa)
+	return as.pt.set(va, 1, pa|leafFlags(prot))
+}

@@ -63,6 +63,7 @@ type Sandbox struct {
 	res    *Resolver
 	hwcap  uint64
 
+	vdso    *vdso
 	mu      sync.Mutex
 	unknown map[uint64]bool // unimplemented calls already logged
 	stats   Stats
@@ -197,7 +198,7 @@ func (sb *Sandbox) setup() error {
 	}
 	_, _, _, edx, _ := sb.sys.CPUID(1, 0)
 	sb.hwcap = uint64(edx)
-	return nil
+	return sb.setupVDSO()
 }
 
 func (sb *Sandbox) close() {
@@ -216,6 +217,11 @@ func (sb *Sandbox) loadImage(p *Process, exe, interp *loader.Exe, execfn string,
 	if _, err := rand.Read(params.Random[:]); err != nil {
 		return nil, err
 	}
+	vd, err := sb.mapVDSO(p.as)
+	if err != nil {
+		return nil, err
+	}
+	params.VDSO = vd
 	img, err := loader.Load(p.as, exe, interp, params)
 	if err != nil {
 		return nil, err

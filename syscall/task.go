@@ -120,6 +120,7 @@ func (t *Thread) loop(img *loader.Image) (ExitStatus, error) {
 	if err := cpu.EnableXSAVE(); err != nil {
 		return ExitStatus{}, err
 	}
+	sb.calibrate(cpu)
 	*t.regs = hv.AMD64Regs{RIP: img.Entry, RSP: img.SP, RFLAGS: amd64.UserFlags(0)}
 	cpu.SetDirty(true, true)
 
@@ -157,6 +158,9 @@ func (t *Thread) loop(img *loader.Image) (ExitStatus, error) {
 		}
 		if t.done {
 			break
+		}
+		if sb.vdso.valid && time.Now().After(sb.vdso.next) {
+			sb.calibrate(cpu)
 		}
 		if root, changed := t.proc.as.Commit(); changed {
 			t.sregs.CR3 = root

@@ -4,3 +4,4 @@
 package amd64
 
 //go:generate go run ./stubgen/cmd
+//go:generate go run ./vdsogen/cmd
