@@ -43,9 +43,10 @@ static long now(int clk)
 		if (!v->valid)
 			return -1;
 		switch (clk) {
-		case 0: case 5: base = v->real_base; break;          /* REALTIME, _COARSE */
-		case 1: case 4: case 6: base = v->mono_base; break;  /* MONOTONIC, _RAW, _COARSE */
-		case 7: base = v->boot_base; break;                  /* BOOTTIME */
+		/* The coarse and raw clocks tick apart from these; the host serves them. */
+		case 0: base = v->real_base; break;  /* REALTIME */
+		case 1: base = v->mono_base; break;  /* MONOTONIC */
+		case 7: base = v->boot_base; break;  /* BOOTTIME */
 		default: return -1;
 		}
 		ns = base + (long)(((unsigned __int128)(rdtsc() - v->tsc_base) * v->mult) >> 32);
