@@ -1,0 +1,192 @@
+package imagecmd_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/urfave/cli/v2"
+
+	"github.com/elfuse/elfuse/cmd/elfuse/imagecmd"
+	"github.com/elfuse/elfuse/image"
+	"github.com/elfuse/elfuse/image/imagetest"
+)
+
+type E = imagetest.Entry
+
+// run runs the elfuse app with the image commands and returns its output.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	app := &cli.App{Name: "elfuse", Commands: imagecmd.Commands(), Writer: &out, ErrWriter: &errOut,
+		ExitErrHandler: func(*cli.Context, error) {}}
+	err := app.Run(append([]string{"elfuse"}, args...))
+	return out.String() + errOut.String(), err
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := run(t, args...)
+	if err != nil {
+		t.Fatalf("elfuse %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func TestPullImagesRmiPrune(t *testing.T) {
+	host := imagetest.Registry(t)
+	base := imagetest.Layer(t, E{Name: "lib/libc.so", Body: "libc"})
+	mk := func(arch, file string) v1.Image {
+		return imagetest.Image(t, arch, []string{"/" + file}, base, imagetest.Layer(t, E{Name: file, Body: arch}))
+	}
+	imagetest.Push(t, host+"/app/one:v1", mk(runtime.GOARCH, "one"))
+	imagetest.PushIndex(t, host+"/app/multi:latest", imagetest.Index(t, mk("amd64", "m"), mk("arm64", "m")))
+	store := t.TempDir()
+
+	out := mustRun(t, "pull", "--store", store, host+"/app/one:v1")
+	if !strings.Contains(out, host+"/app/one:v1: pulled sha256:") {
+		t.Errorf("pull output %q", out)
+	}
+	mustRun(t, "pull", "--store", store, "--platform", "linux/arm64", host+"/app/multi")
+	if out, err := run(t, "pull", "--store", store, "--platform", "windows/amd64", host+"/app/multi"); err == nil {
+		t.Errorf("bad platform accepted: %s", out)
+	}
+
+	out = mustRun(t, "images", "--store", store)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "TAG/DIGEST") {
+		t.Fatalf("images:\n%s", out)
+	}
+	if !strings.Contains(out, host+"/app/multi") || !strings.Contains(out, "linux/arm64/v8") || !strings.Contains(out, "latest") {
+		t.Errorf("images lacks the arm64 image:\n%s", out)
+	}
+
+	s, _ := image.Open(store)
+	r, err := s.Resolve(host + "/app/multi")
+	if err != nil || r.Config.Entrypoint[0] != "/m" {
+		t.Fatalf("resolve: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(r.Sysroot, "m")); string(b) != "arm64" {
+		t.Errorf("arm64 file %q", b)
+	}
+
+	out = mustRun(t, "rmi", "--store", store, host+"/app/one:v1")
+	if !strings.Contains(out, "Untagged: "+host+"/app/one:v1") {
+		t.Errorf("rmi output %q", out)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatalf("store inconsistent after rmi: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(r.Sysroot, "lib/libc.so")); string(b) != "libc" {
+		t.Error("shared layer's files gone")
+	}
+	if _, err := run(t, "rmi", "--store", store, host+"/app/one:v1"); err == nil {
+		t.Error("rmi of a missing image succeeded")
+	}
+	out = mustRun(t, "image", "prune", "--store", store)
+	if !strings.Contains(out, "Deleted: 0 blobs") {
+		t.Errorf("prune after rmi found garbage: %q", out)
+	}
+	out = mustRun(t, "images", "-q", "--store", store)
+	if strings.TrimSpace(out) != r.ID[7:19] {
+		t.Errorf("images -q = %q", out)
+	}
+}
+
+func TestLoadOCILayoutAndDockerArchive(t *testing.T) {
+	img := imagetest.Image(t, runtime.GOARCH, []string{"/hi"}, imagetest.Layer(t, E{Name: "hi", Body: "hi"}))
+	dir := t.TempDir()
+
+	// An OCI layout directory, as a tar (what `docker save` writes since Docker 25).
+	lp, err := layout.Write(filepath.Join(dir, "layout"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{
+		"io.containerd.image.name":          "docker.io/library/hello:oci",
+		"org.opencontainers.image.ref.name": "oci",
+	})); err != nil {
+		t.Fatal(err)
+	}
+	ociTar := filepath.Join(dir, "oci.tar")
+	tarDir(t, filepath.Join(dir, "layout"), ociTar)
+
+	// A classic docker save archive (manifest.json).
+	tag, _ := name.NewTag("example.com/team/hello:saved")
+	dockerTar := filepath.Join(dir, "docker.tar")
+	if err := tarball.WriteToFile(dockerTar, tag, img); err != nil {
+		t.Fatal(err)
+	}
+
+	store := t.TempDir()
+	out := mustRun(t, "load", "--store", store, "-i", ociTar)
+	if !strings.Contains(out, "loaded docker.io/library/hello:oci") {
+		t.Errorf("load oci: %q", out)
+	}
+	out = mustRun(t, "load", "--store", store, "-i", dockerTar)
+	if !strings.Contains(out, "loaded example.com/team/hello:saved") {
+		t.Errorf("load docker: %q", out)
+	}
+	mustRun(t, "load", "--store", store, "-i", filepath.Join(dir, "layout"))
+
+	s, _ := image.Open(store)
+	for _, ref := range []string{"hello:oci", "example.com/team/hello:saved"} {
+		r, err := s.Resolve(ref)
+		if err != nil {
+			t.Fatalf("resolve %s: %v", ref, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(r.Sysroot, "hi")); string(b) != "hi" {
+			t.Errorf("%s: hi = %q", ref, b)
+		}
+	}
+	if err := s.Check(); err != nil {
+		t.Error(err)
+	}
+	if _, err := run(t, "load", "--store", store, "-i", filepath.Join(dir, "missing.tar")); err == nil {
+		t.Error("load of a missing file succeeded")
+	}
+}
+
+func tarDir(t *testing.T, src, dst string) {
+	t.Helper()
+	f, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		fi, _ := d.Info()
+		if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: 0o644, Size: fi.Size(), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		in, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		_, err = io.Copy(tw, in)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,393 @@
+package image
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/elfuse/elfuse/rootfs"
+)
+
+// source is one image to add to the store.
+type source struct {
+	img            v1.Image
+	name           string  // canonical name, "" for none
+	repo, tag      string  // split name
+	manifestDigest v1.Hash // expected manifest digest, zero if unknown
+	indexRaw       []byte  // raw index the image was selected from, if any
+	indexDigest    v1.Hash
+}
+
+// blobRetries is how often one blob download is tried.
+const blobRetries = 3
+
+// add stores an image's blobs (each verified), unpacks its sysroot if no
+// image with the same ID has one yet, and records its name. The caller
+// holds the shared store lock.
+func (s *Store) add(ctx context.Context, src source) (*Entry, error) {
+	rawManifest, err := src.img.RawManifest()
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	mdig := sha256Hash(rawManifest)
+	if src.manifestDigest != (v1.Hash{}) && src.manifestDigest != mdig {
+		return nil, fmt.Errorf("manifest digest mismatch: want %s, got %s", src.manifestDigest, mdig)
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(rawManifest))
+	if err != nil {
+		return nil, fmt.Errorf("parse manifest %s: %w", mdig, err)
+	}
+	if err := checkHash(m.Config.Digest); err != nil {
+		return nil, fmt.Errorf("manifest %s config: %w", mdig, err)
+	}
+	rawConfig, err := src.img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if got := sha256Hash(rawConfig); got != m.Config.Digest || (m.Config.Size != 0 && int64(len(rawConfig)) != m.Config.Size) {
+		return nil, fmt.Errorf("config digest mismatch: manifest says %s (%d bytes), got %s (%d bytes)", m.Config.Digest, m.Config.Size, got, len(rawConfig))
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(rawConfig))
+	if err != nil {
+		return nil, fmt.Errorf("parse config %s: %w", m.Config.Digest, err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return nil, fmt.Errorf("image %s has %d layers but its config lists %d diff IDs", mdig, len(m.Layers), len(cfg.RootFS.DiffIDs))
+	}
+	for i, l := range m.Layers {
+		if err := checkHash(l.Digest); err != nil {
+			return nil, fmt.Errorf("layer %d: %w", i, err)
+		}
+		if err := checkHash(cfg.RootFS.DiffIDs[i]); err != nil {
+			return nil, fmt.Errorf("layer %d diff ID: %w", i, err)
+		}
+		if !isLayerType(l.MediaType) {
+			return nil, fmt.Errorf("layer %d (%s) has unsupported media type %q", i, l.Digest, l.MediaType)
+		}
+		layer, err := src.img.LayerByDigest(l.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+		}
+		s.log().Debug("fetch layer", "n", i+1, "of", len(m.Layers), "digest", l.Digest.String(), "size", l.Size)
+		if err := s.ensureBlob(ctx, l.Digest, l.Size, layer.Compressed); err != nil {
+			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+		}
+	}
+	for _, b := range [][]byte{rawConfig, rawManifest, src.indexRaw} {
+		if b == nil {
+			continue
+		}
+		if err := s.putBlob(b); err != nil {
+			return nil, err
+		}
+	}
+
+	id := m.Config.Digest.String()
+	size, err := s.ensureSysroot(ctx, id, m, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &Entry{
+		Name:       src.name,
+		Repository: src.repo,
+		Tag:        src.tag,
+		Digest:     mdig.String(),
+		ID:         id,
+		Platform:   FormatPlatform(configPlatform(cfg)),
+		Size:       size,
+		Added:      time.Now().UTC(),
+	}
+	if src.indexRaw != nil {
+		e.IndexDigest = src.indexDigest.String()
+	}
+	err = s.updateIndex(func(idx *indexFile) error {
+		idx.Images[e.key()] = e
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func configPlatform(cfg *v1.ConfigFile) v1.Platform {
+	return v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+}
+
+func isLayerType(mt types.MediaType) bool {
+	switch mt {
+	case types.DockerLayer, types.DockerUncompressedLayer, types.OCILayer, types.OCILayerZStd, types.OCIUncompressedLayer:
+		return true
+	}
+	return false
+}
+
+// putBlob stores a small blob held in memory.
+func (s *Store) putBlob(b []byte) error {
+	h := sha256Hash(b)
+	p, err := s.blobPath(h)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(p); err == nil && fi.Size() == int64(len(b)) {
+		return nil
+	}
+	return writeFileAtomic(p, filepath.Join(s.dir, "tmp"), b)
+}
+
+// ensureBlob stores the blob with digest want (and size, if > 0) read from
+// open, unless the store has it. Each attempt writes a temporary file while
+// hashing it and renames it into place only when digest and size match.
+func (s *Store) ensureBlob(ctx context.Context, want v1.Hash, size int64, open func() (io.ReadCloser, error)) error {
+	p, err := s.blobPath(want)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(p); err == nil && (size <= 0 || fi.Size() == size) {
+		return nil
+	}
+	var lastErr error
+	for attempt := 0; attempt < blobRetries; attempt++ {
+		if attempt > 0 {
+			delay := time.Duration(attempt*attempt) * 250 * time.Millisecond
+			s.log().Info("retrying blob download", "digest", want.String(), "attempt", attempt+1, "err", lastErr)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(delay):
+			}
+		}
+		lastErr = s.fetchBlob(ctx, p, want, size, open)
+		if lastErr == nil || ctx.Err() != nil {
+			return lastErr
+		}
+	}
+	return lastErr
+}
+
+func (s *Store) fetchBlob(ctx context.Context, p string, want v1.Hash, size int64, open func() (io.ReadCloser, error)) error {
+	rc, err := open()
+	if err != nil {
+		return fmt.Errorf("open blob: %w", err)
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "blob-*")
+	if err != nil {
+		return fmt.Errorf("store blob: %w", err)
+	}
+	defer os.Remove(f.Name())
+	h := sha256.New()
+	r := io.Reader(rc)
+	if size > 0 {
+		r = io.LimitReader(rc, size+1)
+	}
+	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("download blob: %w", err)
+	}
+	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	if got != want {
+		return fmt.Errorf("blob digest mismatch: want %s, got %s", want, got)
+	}
+	if size > 0 && n != size {
+		return fmt.Errorf("blob size mismatch: want %d, got %d", size, n)
+	}
+	if err := os.Chmod(f.Name(), 0o444); err != nil {
+		return fmt.Errorf("store blob: %w", err)
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		return fmt.Errorf("store blob: %w", err)
+	}
+	return nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// meta is written beside each sysroot.
+type meta struct {
+	ID       string         `json:"id"`
+	Unpacked *rootfs.Result `json:"unpacked"`
+}
+
+// ensureSysroot unpacks the image's layers into sysroots/<id> unless it is
+// there, and returns the unpacked size. Concurrent callers for one ID wait
+// for each other; the sysroot appears by a rename, complete or not at all.
+func (s *Store) ensureSysroot(ctx context.Context, id string, m *v1.Manifest, cfg *v1.ConfigFile) (int64, error) {
+	dst, err := s.sysrootDir(id)
+	if err != nil {
+		return 0, err
+	}
+	l, err := lockFile(filepath.Join(s.dir, "locks", filepath.Base(dst)+".lock"), true)
+	if err != nil {
+		return 0, err
+	}
+	defer l.unlock()
+	if b, err := os.ReadFile(filepath.Join(dst, "meta.json")); err == nil {
+		var mt meta
+		if err := json.Unmarshal(b, &mt); err == nil && mt.Unpacked != nil {
+			return mt.Unpacked.Size, nil
+		}
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(s.dir, "tmp"), "unpack-")
+	if err != nil {
+		return 0, fmt.Errorf("unpack: %w", err)
+	}
+	defer func() {
+		if tmp != "" {
+			if err := rootfs.RemoveAll(tmp); err != nil {
+				s.log().Warn("cannot remove temporary unpack", "dir", tmp, "err", err)
+			}
+		}
+	}()
+	root := filepath.Join(tmp, "rootfs")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		return 0, fmt.Errorf("unpack: %w", err)
+	}
+	u, err := rootfs.NewUnpacker(root, rootfs.Options{Limits: s.Limits, Rootless: s.Rootless, Logger: s.log()})
+	if err != nil {
+		return 0, fmt.Errorf("unpack: %w", err)
+	}
+	lim := s.Limits
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = rootfs.DefaultLimits.MaxBytes
+	}
+	budget := &streamBudget{left: lim.MaxBytes + lim.MaxBytes/4 + 64<<20}
+	for i, l := range m.Layers {
+		s.log().Debug("unpack layer", "n", i+1, "of", len(m.Layers), "digest", l.Digest.String())
+		if err := s.applyLayer(ctx, u, l, cfg.RootFS.DiffIDs[i], budget); err != nil {
+			return 0, fmt.Errorf("unpack layer %d (%s): %w", i, l.Digest, err)
+		}
+	}
+	res, err := u.Finish()
+	if err != nil {
+		return 0, fmt.Errorf("unpack: %w", err)
+	}
+	for _, n := range res.Notes {
+		s.log().Info("unpack note", "image", id, "note", n)
+	}
+	b, err := json.Marshal(meta{ID: id, Unpacked: res})
+	if err != nil {
+		return 0, fmt.Errorf("unpack: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), b, 0o644); err != nil {
+		return 0, fmt.Errorf("unpack: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return 0, fmt.Errorf("unpack: %w", err)
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		// A leftover without meta.json (older layout or manual tampering).
+		if err := rootfs.RemoveAll(dst); err != nil {
+			return 0, fmt.Errorf("unpack: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return 0, fmt.Errorf("unpack: %w", err)
+	}
+	tmp = ""
+	return res.Size, nil
+}
+
+// streamBudget bounds the uncompressed bytes read over all layers of one
+// image, against decompression bombs (file data is also bounded by the
+// unpacker; this covers headers, padding and trailing data).
+type streamBudget struct{ left int64 }
+
+type budgetReader struct {
+	r io.Reader
+	b *streamBudget
+}
+
+func (br budgetReader) Read(p []byte) (int, error) {
+	if br.b.left <= 0 {
+		return 0, fmt.Errorf("%w: layer data expands past the image's limit", rootfs.ErrLimit)
+	}
+	if int64(len(p)) > br.b.left {
+		p = p[:br.b.left]
+	}
+	n, err := br.r.Read(p)
+	br.b.left -= int64(n)
+	return n, err
+}
+
+func (s *Store) applyLayer(ctx context.Context, u *rootfs.Unpacker, l v1.Descriptor, diffID v1.Hash, budget *streamBudget) error {
+	p, err := s.blobPath(l.Digest)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("open blob: %w", err)
+	}
+	defer f.Close()
+	ur, closeFn, err := decompress(bufio.NewReaderSize(f, 1<<16))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	h := sha256.New()
+	r := io.TeeReader(budgetReader{ur, budget}, h)
+	if err := u.Apply(ctx, r); err != nil {
+		return err
+	}
+	// Hash what follows the tar's end marker too: the diff ID covers it.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("read layer: %w", err)
+	}
+	if got := hashOf(h); got != diffID {
+		return fmt.Errorf("diff ID mismatch: config says %s, layer has %s", diffID, got)
+	}
+	return nil
+}
+
+func hashOf(h hash.Hash) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+}
+
+// decompress sniffs gzip, zstd or a plain tar.
+func decompress(br *bufio.Reader) (io.Reader, func(), error) {
+	magic, _ := br.Peek(4)
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gzip: %w", err)
+		}
+		return zr, func() { zr.Close() }, nil
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<27))
+		if err != nil {
+			return nil, nil, fmt.Errorf("zstd: %w", err)
+		}
+		return zr, zr.Close, nil
+	default:
+		return br, func() {}, nil
+	}
+}

@@ -1,0 +1,17 @@
+// Package image pulls, loads, stores and removes OCI and Docker container
+// images for elfuse.
+//
+// A Store keeps a content-addressed blob store (manifests, configs and
+// compressed layers, shared by all images and each verified against its
+// digest), an index of image names to manifests, and one read-only unpacked
+// sysroot per image, made by package rootfs. Pull fetches from a registry with
+// go-containerregistry (Docker reference defaults, Docker config credentials,
+// retries, platform selection), Load reads OCI layouts and `docker save`
+// archives, Remove and Prune free what no name references, and Resolve gives
+// `elfuse run` an image's process configuration and sysroot.
+//
+// The store is safe for concurrent use by goroutines and processes: writers
+// share a file lock that garbage collection takes exclusively, blobs and
+// sysroots are written to temporary names and renamed into place, and the
+// index is replaced atomically.
+package image
