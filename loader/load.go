@@ -2,6 +2,7 @@ package loader
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 
@@ -63,6 +64,14 @@ func Open(path string) (*Exe, error) {
 	if err != nil {
 		f.Close()
 		return nil, err
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, errors.New("is a directory")
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, errors.New("not a regular file")
 	}
 	ef, err := Parse(f, st.Size())
 	if err != nil {

@@ -58,11 +58,11 @@ type Phys struct {
 func NewPhys(size, slotSize uint64, addSlot SlotFunc) (*Phys, error) {
 	size &^= HugeSize - 1
 	mem, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil, fmt.Errorf("mm: reserve %d MiB of guest RAM: %w", size>>20, err)
 	}
-	_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
+	adviseHuge(mem)
 	p := &Phys{mem: mem, slotSize: slotSize, addSlot: addSlot,
 		refs: make([]uint32, size/PageSize), ptFrame: make([]bool, size/PageSize), fileMap: make([]bool, size/PageSize)}
 	p.bump = HugeSize // keep guest-physical page 0 unused
@@ -202,10 +202,9 @@ func (p *Phys) unref(pa uint64) {
 	// Give the memory back to the host; it reads as zero when reused.
 	if p.fileMap[i] {
 		p.fileMap[i] = false
-		_, _ = unix.MmapPtr(-1, 0, unsafe.Pointer(&p.mem[pa]), PageSize, unix.PROT_READ|unix.PROT_WRITE,
-			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE|unix.MAP_FIXED)
+		remapAnon(p.mem[pa : pa+PageSize])
 	} else {
-		_ = unix.Madvise(p.mem[pa:pa+PageSize], unix.MADV_DONTNEED)
+		discard(p.mem[pa : pa+PageSize])
 	}
 	p.inUse -= PageSize
 	if p.ptFrame[i] {
@@ -236,7 +235,7 @@ func (p *Phys) UnrefHuge(pa uint64) {
 	for i := uint64(0); i < HugeSize; i += PageSize {
 		p.refs[(pa+i)>>pageShift] = 0
 	}
-	_ = unix.Madvise(p.mem[pa:pa+HugeSize], unix.MADV_DONTNEED)
+	discard(p.mem[pa : pa+HugeSize])
 	p.inUse -= HugeSize
 	p.free2m = append(p.free2m, pa)
 }

@@ -29,6 +29,9 @@ type Config struct {
 	Env  []string
 	// Sysroot, when set, is tried first for guest absolute paths.
 	Sysroot string
+	// Cwd is the guest's working directory (a guest path); empty means
+	// the host's.
+	Cwd string
 	// Trace writes a line per system call to Log.
 	Trace bool
 	// Log receives diagnostics; nil discards them.
@@ -61,6 +64,7 @@ type Sandbox struct {
 	phys   *mm.Phys
 	kernel *mm.Kernel
 	res    *Resolver
+	cwd    string // host path of the first process's working directory
 	hwcap  uint64
 
 	vdso    *vdso
@@ -109,7 +113,16 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 	// The guest's umask is applied by elfuse; the host's must not add to it.
 	unix.Umask(0)
 	sb.res = NewResolver(cfg.Sysroot)
-	hostPath, err := sb.res.Resolve("/", cfg.Path, true)
+	var err error
+	if cfg.Cwd == "" {
+		sb.cwd, err = os.Getwd()
+	} else {
+		sb.cwd, err = sb.res.Resolve("/", cfg.Cwd, true)
+	}
+	if err != nil {
+		return ExitStatus{}, Stats{}, fmt.Errorf("working directory %q: %w", cfg.Cwd, err)
+	}
+	hostPath, err := sb.res.Resolve(sb.cwd, cfg.Path, true)
 	if err != nil {
 		return ExitStatus{}, Stats{}, &LoadError{cfg.Path, err}
 	}

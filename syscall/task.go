@@ -59,10 +59,7 @@ func (sb *Sandbox) newProcess() (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cwd, err := sb.res.GuestCwd()
-	if err != nil {
-		return nil, err
-	}
+	cwd := sb.cwd
 	uid, gid := uint32(unix.Getuid()), uint32(unix.Getgid())
 	p := &Process{sb: sb, pid: 1, pgid: 1, sid: 1, flags: procFlags{dumpable: true}, as: as, fds: newFDTable(), cwd: cwd, umask: 0o022,
 		cred:    cred{uid: uid, euid: uid, suid: uid, fsuid: uid, gid: gid, egid: gid, sgid: gid, fsgid: gid},

@@ -7,7 +7,7 @@ import (
 )
 
 func runGuest(o guestOptions) (int, guestStats, error) {
-	st, stats, err := lsys.Run(lsys.Config{Path: o.path, Argv: o.argv, Env: o.env, Sysroot: o.sysroot,
+	st, stats, err := lsys.Run(lsys.Config{Path: o.path, Argv: o.argv, Env: o.env, Sysroot: o.sysroot, Cwd: o.cwd,
 		Trace: o.trace, Log: o.log, Timeout: o.timeout, Stdin: 0, Stdout: 1, Stderr: 2})
 	return st.Status(), guestStats{stats.Exits, stats.Syscalls, stats.Faults}, err
 }

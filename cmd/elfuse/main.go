@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/elfuse/elfuse/cmd/elfuse/imagecmd"
 	"github.com/elfuse/elfuse/hv"
 	"github.com/urfave/cli/v2"
 )
@@ -43,6 +44,7 @@ func run(args []string) int {
 			&cli.BoolFlag{Name: "gdb-stop-on-entry", Usage: "stop before the first guest instruction"},
 		},
 		HideHelpCommand: true,
+		Commands:        append(imagecmd.Commands(), runCommand()),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				cli.ShowAppHelp(c)
@@ -117,6 +119,7 @@ type guestOptions struct {
 	argv    []string
 	env     []string
 	sysroot string
+	cwd     string // guest working directory; empty: the host's
 	trace   bool
 	log     *slog.Logger
 	timeout time.Duration

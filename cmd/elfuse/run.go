@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/elfuse/elfuse/cmd/elfuse/imagecmd"
+	"github.com/elfuse/elfuse/image"
+	"github.com/elfuse/elfuse/rootfs"
+	"github.com/urfave/cli/v2"
+)
+
+// runCommand is `elfuse run IMAGE [cmd...]`: the image's entrypoint (or
+// cmd) in a fresh writable view of the image's root filesystem.
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a container image's entrypoint",
+		ArgsUsage: "IMAGE [COMMAND [ARG...]]",
+		Flags: []cli.Flag{
+			imagecmd.StoreFlag,
+			&cli.StringFlag{Name: "platform", Usage: "image platform to pull if missing (linux/amd64, linux/arm64[/variant])"},
+			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set `NAME=VALUE` in the environment"},
+			&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
+			&cli.StringFlag{Name: "entrypoint", Usage: "override the image's entrypoint"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "trace system calls"},
+		},
+		SkipFlagParsing: false,
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.Exit("elfuse run: an image is required", 1)
+			}
+			st, err := runImage(c)
+			if err != nil {
+				return err
+			}
+			if st != 0 {
+				return cli.Exit("", st)
+			}
+			return nil
+		},
+	}
+}
+
+func runImage(c *cli.Context) (int, error) {
+	store, err := imagecmd.OpenStore(c)
+	if err != nil {
+		return 1, err
+	}
+	ref := c.Args().First()
+	res, err := store.Resolve(ref)
+	if errors.Is(err, image.ErrNotFound) {
+		opts := image.PullOptions{}
+		if p := c.String("platform"); p != "" {
+			pl, err := image.ParsePlatform(p)
+			if err != nil {
+				return 1, err
+			}
+			opts.Platform = &pl
+		}
+		if _, err = store.Pull(c.Context, ref, opts); err == nil {
+			res, err = store.Resolve(ref)
+		}
+	}
+	if err != nil {
+		return 1, err
+	}
+	argv := res.Config.Entrypoint
+	if e := c.String("entrypoint"); e != "" {
+		argv = []string{e}
+	}
+	if c.NArg() > 1 {
+		argv = append(append([]string{}, argv...), c.Args().Slice()[1:]...)
+	} else if c.String("entrypoint") == "" {
+		argv = append(append([]string{}, argv...), res.Config.Cmd...)
+	}
+	if len(argv) == 0 {
+		return 1, fmt.Errorf("image %s has no entrypoint or command; give one", ref)
+	}
+	dir, err := os.MkdirTemp(filepath.Join(store.Dir(), "tmp"), "container-")
+	if err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(dir)
+	root, cleanup, err := rootfs.NewContainerView(res.Sysroot, dir)
+	if err != nil {
+		return 1, err
+	}
+	defer cleanup()
+	env := append(append([]string{}, res.Config.Env...), c.StringSlice("env")...)
+	if !hasEnv(env, "PATH") {
+		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	cwd := res.Config.WorkingDir
+	if w := c.String("workdir"); w != "" {
+		cwd = w
+	}
+	if cwd == "" {
+		cwd = "/"
+	}
+	level := slog.LevelWarn
+	if c.Bool("verbose") {
+		level = slog.LevelDebug
+	}
+	st, _, err := runGuest(guestOptions{path: lookPath(root, argv[0], env), argv: argv, env: env, sysroot: root, cwd: cwd,
+		trace: c.Bool("verbose"), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		timeout: 10 * time.Second})
+	return st, err
+}
+
+func hasEnv(env []string, name string) bool {
+	for _, e := range env {
+		if len(e) > len(name) && e[:len(name)+1] == name+"=" {
+			return true
+		}
+	}
+	return false
+}
+
+// lookPath finds a command without a slash on the container's PATH.
+func lookPath(root, cmd string, env []string) string {
+	if filepath.IsAbs(cmd) || filepath.Base(cmd) != cmd {
+		return cmd
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range env {
+		if len(e) > 5 && e[:5] == "PATH=" {
+			path = e[5:]
+		}
+	}
+	for _, d := range filepath.SplitList(path) {
+		p := filepath.Join(d, cmd)
+		if fi, err := os.Stat(filepath.Join(root, p)); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return cmd
+}
