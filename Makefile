@@ -1,10 +1,12 @@
-# elfuse build and test entry points. `make` builds the binaries into build/.
+# elfuse build, demo, test and benchmark entry points. `make` builds the
+# binaries into build/; `make demo` and `make test` are the README's two
+# commands and install what they need first (scripts/setup.sh).
 GO        ?= go
 BUILD     := build
 CACHE     ?= $(HOME)/.cache/elfuse
 export ELFUSE_CACHE := $(CACHE)
 
-.PHONY: all elfuse test test-unit test-e2e fixtures setup vet fuzz-short generate check-generated bench bench-quick clean
+.PHONY: all elfuse setup demo test test-short vet fuzz-short generate bench bench-quick clean
 
 all: elfuse
 
@@ -12,13 +14,13 @@ elfuse:
 	@mkdir -p $(BUILD)
 	$(GO) build -o $(BUILD)/elfuse ./cmd/elfuse
 
-# setup installs what the build and the tests need on a fresh Debian machine.
+# setup installs the Debian packages and Go modules the build and tests need.
 setup:
 	./scripts/setup.sh
 
-# fixtures builds the downloaded test inputs into $(CACHE), reusing what is there.
-fixtures:
-	./scripts/fixtures.sh
+# demo is the main job: build, run a static program, then a container image.
+demo: setup all
+	./scripts/demo.sh
 
 generate:
 	$(GO) generate ./...
@@ -29,10 +31,13 @@ vet:
 
 fuzz-short:
 	$(GO) test ./loader -run '^$$' -fuzz FuzzParse -fuzztime 10s
+	$(GO) test ./rootfs -run '^$$' -fuzz FuzzUnpackPaths -fuzztime 10s
 
-test: all fixtures
+# test runs every suite (KVM suites run where /dev/kvm is usable), then a
+# short fuzz run of the parsers.
+test: setup all
 	$(GO) test -count=1 ./...
-	$(MAKE) fuzz-short
+	$(MAKE) --no-print-directory fuzz-short
 
 bench bench-quick:
 	@echo "bench: see issue 7" && false

@@ -4,8 +4,8 @@ package hv
 // order so a backend can expose them without copying.
 type AMD64Regs struct {
 	RAX, RBX, RCX, RDX, RSI, RDI, RSP, RBP uint64
-	R8, R9, R10, R11, R12, R13, R14, R15 uint64
-	RIP, RFLAGS                           uint64
+	R8, R9, R10, R11, R12, R13, R14, R15   uint64
+	RIP, RFLAGS                            uint64
 }
 
 // Segment is an amd64 segment register, in KVM's kvm_segment layout.
