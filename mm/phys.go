@@ -37,7 +37,9 @@ type SlotFunc func(gpa uint64, host []byte) error
 
 // Phys is the guest-physical memory of one sandbox: a host reservation made
 // up front with MAP_NORESERVE (untouched memory costs nothing) and handed to
-// the VM in slots as the allocator reaches them.
+// the VM in slots as the allocator reaches them. Slots start small and
+// double up to slotSize, since registering a slot costs time in proportion
+// to its size and a small program needs little.
 type Phys struct {
 	mu       sync.Mutex
 	mem      []byte
@@ -63,8 +65,7 @@ func NewPhys(size, slotSize uint64, addSlot SlotFunc) (*Phys, error) {
 		return nil, fmt.Errorf("mm: reserve %d MiB of guest RAM: %w", size>>20, err)
 	}
 	adviseHuge(mem)
-	p := &Phys{mem: mem, slotSize: slotSize, addSlot: addSlot,
-		refs: make([]uint32, size/PageSize), ptFrame: make([]bool, size/PageSize), fileMap: make([]bool, size/PageSize)}
+	p := &Phys{mem: mem, slotSize: slotSize, addSlot: addSlot}
 	p.bump = HugeSize // keep guest-physical page 0 unused
 	return p, nil
 }
@@ -88,16 +89,20 @@ func (p *Phys) Bytes(pa, n uint64) []byte { return p.mem[pa : pa+n : pa+n] }
 // Page returns the 4 KiB frame at pa.
 func (p *Phys) Page(pa uint64) []byte { return p.mem[pa : pa+PageSize : pa+PageSize] }
 
+// firstSlot is the size of the first slot registered with the VM.
+const firstSlot = 64 << 20
+
 func (p *Phys) ensureSlots(end uint64) error {
 	for p.slots < end {
-		n := p.slotSize
-		if p.slots+n > uint64(len(p.mem)) {
-			n = uint64(len(p.mem)) - p.slots
-		}
+		n := min(max(p.slots, firstSlot), p.slotSize, uint64(len(p.mem))-p.slots)
 		if err := p.addSlot(p.slots, p.mem[p.slots:p.slots+n]); err != nil {
 			return err
 		}
 		p.slots += n
+		frames := int(p.slots / PageSize)
+		p.refs = append(p.refs, make([]uint32, frames-len(p.refs))...)
+		p.ptFrame = append(p.ptFrame, make([]bool, frames-len(p.ptFrame))...)
+		p.fileMap = append(p.fileMap, make([]bool, frames-len(p.fileMap))...)
 	}
 	return nil
 }

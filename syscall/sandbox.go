@@ -68,6 +68,7 @@ type Sandbox struct {
 	hwcap  uint64
 
 	vdso    *vdso
+	tmark   func(string)
 	mu      sync.Mutex
 	unknown map[uint64]bool // unimplemented calls already logged
 	stats   Stats
@@ -134,7 +135,11 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 	if interp != nil {
 		defer interp.Close()
 	}
+	start := time.Now()
+	tmark := func(phase string) { sb.log.Debug("startup", "phase", phase, "elapsed", time.Since(start)) }
+	sb.tmark = tmark
 	sys, err := kvm.Open()
+	tmark("kvm open")
 	if err != nil {
 		return ExitStatus{}, Stats{}, err
 	}
@@ -142,6 +147,7 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 	if err := sb.setup(); err != nil {
 		return ExitStatus{}, Stats{}, err
 	}
+	tmark("setup")
 	defer sb.close()
 
 	p, err := sb.newProcess()
@@ -156,7 +162,9 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 	if err := p.fds.initStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr); err != nil {
 		return ExitStatus{}, Stats{}, err
 	}
+	tmark("loaded")
 	st, err := t.run(img)
+	tmark("ran")
 	sb.stats.Exits = t.exits
 	return st, sb.stats, err
 }
@@ -195,10 +203,12 @@ func (sb *Sandbox) setup() error {
 		return err
 	}
 	sb.vm = vm
+	sb.tmark("newvm")
 	sb.phys, err = mm.NewPhys(sb.cfg.RAM, 2<<30, vm.MapMemory)
 	if err != nil {
 		return err
 	}
+	sb.tmark("newphys")
 	sb.kernel, err = mm.NewKernel(sb.phys)
 	if err != nil {
 		return err
@@ -209,6 +219,7 @@ func (sb *Sandbox) setup() error {
 	if _, err := sb.kernel.MapPage(amd64.IDTVA, amd64.IDTPage(), false); err != nil {
 		return err
 	}
+	sb.tmark("kernel")
 	_, _, _, edx, _ := sb.sys.CPUID(1, 0)
 	sb.hwcap = uint64(edx)
 	return sb.setupVDSO()

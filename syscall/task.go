@@ -117,7 +117,9 @@ func (t *Thread) loop(img *loader.Image) (ExitStatus, error) {
 	if err := cpu.EnableXSAVE(); err != nil {
 		return ExitStatus{}, err
 	}
+	sb.tmark("vcpu")
 	sb.calibrate(cpu)
+	sb.tmark("calibrated")
 	*t.regs = hv.AMD64Regs{RIP: img.Entry, RSP: img.SP, RFLAGS: amd64.UserFlags(0)}
 	cpu.SetDirty(true, true)
 
@@ -157,7 +159,9 @@ func (t *Thread) loop(img *loader.Image) (ExitStatus, error) {
 			break
 		}
 		if sb.vdso.valid && time.Now().After(sb.vdso.next) {
-			sb.calibrate(cpu)
+			sb.tmark("vcpu")
+	sb.calibrate(cpu)
+	sb.tmark("calibrated")
 		}
 		if root, changed := t.proc.as.Commit(); changed {
 			t.sregs.CR3 = root
