@@ -443,7 +443,7 @@ func (as *AddressSpace) Protect(start, end uint64, prot Prot) error {
 				if ml == 1 && e&addrMask != 0 {
 					// A frame kept under PROT_NONE.
 					if flags != 0 {
-						if err := as.pt.set(va, 1, e&addrMask|flags); err != nil {
+						if err := as.pt.set(va, 1, e&addrMask|cowFlags(flags, e&amd64.PTECow)); err != nil {
 							return err
 						}
 					}
@@ -464,7 +464,7 @@ func (as *AddressSpace) Protect(start, end uint64, prot Prot) error {
 				continue
 			case 2:
 				if va%HugeSize == 0 && v.End-va >= HugeSize {
-					if err := as.pt.set(va, 2, e&addrMask|flags|amd64.PTEHuge); err != nil {
+					if err := as.pt.set(va, 2, e&addrMask|cowFlags(flags, e&amd64.PTECow)|amd64.PTEHuge); err != nil {
 						return err
 					}
 					va += HugeSize
@@ -475,12 +475,13 @@ func (as *AddressSpace) Protect(start, end uint64, prot Prot) error {
 				}
 				continue
 			}
+			cow := e & amd64.PTECow
 			if flags == 0 {
 				// PROT_NONE keeps the frame; the entry is not present.
-				if err := as.pt.set(va, 1, e&addrMask|amd64.PTEUser); err != nil {
+				if err := as.pt.set(va, 1, e&addrMask|amd64.PTEUser|cow); err != nil {
 					return err
 				}
-			} else if err := as.pt.set(va, 1, e&addrMask|flags); err != nil {
+			} else if err := as.pt.set(va, 1, e&addrMask|cowFlags(flags, cow)); err != nil {
 				return err
 			}
 			va += PageSize
@@ -507,6 +508,14 @@ func (as *AddressSpace) Mapped() uint64 {
 	return n
 }
 
+// cowFlags keeps a copy-on-write page read-only whatever rights it gets.
+func cowFlags(flags, cow uint64) uint64 {
+	if cow != 0 && flags&amd64.PTEPresent != 0 {
+		return flags&^amd64.PTEWrite | amd64.PTECow
+	}
+	return flags
+}
+
 func (as *AddressSpace) covered(start, end uint64) bool {
 	for va := start; va < end; {
 		v := as.Find(va)
@@ -530,13 +539,20 @@ func (as *AddressSpace) Fault(va uint64, write, exec bool) bool {
 	}
 	page := va &^ (PageSize - 1)
 	e, l := as.pt.lookup(page)
+	if e&amd64.PTECow != 0 && write {
+		return as.breakCOW(va, v)
+	}
 	if l != 0 {
 		// Present and allowed: a stale translation; retry.
 		return true
 	}
 	if e&addrMask != 0 {
 		// A frame kept under PROT_NONE that is accessible again.
-		return as.pt.set(page, 1, e&addrMask|leafFlags(v.Prot)) == nil
+		f := leafFlags(v.Prot)
+		if e&amd64.PTECow != 0 {
+			f = f&^amd64.PTEWrite | amd64.PTECow
+		}
+		return as.pt.set(page, 1, e&addrMask|f) == nil
 	}
 	_, err := as.fillPage(v, page, leafFlags(v.Prot))
 	return err == nil

@@ -198,3 +198,56 @@ func TestBadAddresses(t *testing.T) {
 		t.Error("string from unmapped memory")
 	}
 }
+
+func TestForkCopyOnWrite(t *testing.T) {
+	p, parent := newAS(t)
+	parent.Map(VMA{Start: 0x400000, End: 0x400000 + HugeSize + 2*PageSize, Prot: rw})
+	parent.Map(VMA{Start: 0x800000, End: 0x801000, Prot: rw, Shared: true})
+	parent.Write(0x400000, []byte("parent"))
+	parent.Write(0x400000+HugeSize, []byte("small"))
+	parent.Write(0x800000, []byte("shared"))
+	parent.Commit()
+	inUse := p.InUse()
+	child, err := parent.Fork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, changed := parent.Commit(); !changed {
+		t.Fatal("fork kept the parent's root")
+	}
+	child.Commit()
+	if p.InUse()-inUse > 64*PageSize {
+		t.Fatalf("fork copied memory: %d bytes more in use", p.InUse()-inUse)
+	}
+	b := make([]byte, 6)
+	child.Read(0x400000, b)
+	if string(b) != "parent" {
+		t.Fatalf("child sees %q", b)
+	}
+	if err := child.Write(0x400000, []byte("child!")); err != nil {
+		t.Fatal(err)
+	}
+	child.Write(0x400000+HugeSize, []byte("CHILD"))
+	parent.Read(0x400000, b)
+	if string(b) != "parent" {
+		t.Fatalf("parent sees the child's write: %q", b)
+	}
+	s := make([]byte, 5)
+	parent.Read(0x400000+HugeSize, s)
+	if string(s) != "small" {
+		t.Fatalf("parent small page %q", s)
+	}
+	parent.Write(0x400000+8, []byte("P"))
+	child.Read(0x400000, b)
+	if string(b) != "child!" {
+		t.Fatalf("child after parent write %q", b)
+	}
+	child.Write(0x800000, []byte("SHARED"))
+	parent.Read(0x800000, b)
+	if string(b) != "SHARED" {
+		t.Fatalf("shared mapping not shared after fork: %q", b)
+	}
+	child.Release()
+	parent.Release()
+	parent.Commit()
+}

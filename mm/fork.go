@@ -1,0 +1,142 @@
+package mm
+
+import (
+	"github.com/elfuse/elfuse/arch/amd64"
+)
+
+// Fork returns a copy of the address space for a child process. Private
+// writable pages become read-only and copy-on-write in both; the first write
+// faults and gets its own frame (Fault). Shared mappings stay shared. No
+// page is copied here: both processes get fresh page tables (the parent's
+// old ones are retired, as every change that takes rights away does) whose
+// entries reference the same frames.
+func (as *AddressSpace) Fork() (*AddressSpace, error) {
+	child, err := NewAddressSpace(as.phys, as.kernel)
+	if err != nil {
+		return nil, err
+	}
+	child.BrkStart, child.Brk, child.MmapTop = as.BrkStart, as.Brk, as.MmapTop
+	for _, v := range as.vmas {
+		nv := *v
+		child.vmas = append(child.vmas, &nv)
+	}
+	newRoot, err := as.pt.newTable()
+	if err != nil {
+		return nil, err
+	}
+	old := as.pt.root
+	for i := 0; i < 256; i++ { // the user half
+		e := as.pt.entry(old, i)
+		if !present(e) {
+			continue
+		}
+		pc, cc, err := as.forkTable(child, e&addrMask, 3, uint64(i)<<39)
+		if err != nil {
+			return nil, err
+		}
+		as.pt.setEntry(newRoot, i, pc|e&^addrMask)
+		child.pt.setEntry(child.pt.root, i, cc|e&^addrMask)
+	}
+	as.pt.setEntry(newRoot, amd64.KernelPML4, as.pt.entry(old, amd64.KernelPML4))
+	as.pt.retired = append(as.pt.retired, old)
+	as.pt.root = newRoot
+	as.pt.changed = true
+	return child, nil
+}
+
+// forkTable copies the table at pa (level) into a new table for the parent
+// and one for the child, marking private writable leaves copy-on-write and
+// taking a frame reference for the child's entries.
+func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, base uint64) (uint64, uint64, error) {
+	pt, err := as.pt.newTable()
+	if err != nil {
+		return 0, 0, err
+	}
+	ct, err := child.pt.newTable()
+	if err != nil {
+		return 0, 0, err
+	}
+	for i := 0; i < 512; i++ {
+		e := as.pt.entry(pa, i)
+		if e == 0 {
+			continue
+		}
+		va := base | uint64(i)<<(12+9*uint(level-1))
+		leaf := level == 1 || e&amd64.PTEHuge != 0
+		if !leaf {
+			if !present(e) {
+				continue
+			}
+			p, c, err := as.forkTable(child, e&addrMask, level-1, va)
+			if err != nil {
+				return 0, 0, err
+			}
+			as.pt.setEntry(pt, i, p|e&^addrMask)
+			child.pt.setEntry(ct, i, c|e&^addrMask)
+			continue
+		}
+		frame := e & addrMask
+		if frame == 0 {
+			continue
+		}
+		if v := as.Find(va); v != nil && !v.Shared && (e&amd64.PTEWrite != 0 || e&amd64.PTECow != 0 || !present(e)) {
+			e = e&^amd64.PTEWrite | amd64.PTECow
+		}
+		if level == 2 {
+			for f := frame; f < frame+HugeSize; f += PageSize {
+				as.phys.Ref(f)
+			}
+		} else {
+			as.phys.Ref(frame)
+		}
+		as.pt.setEntry(pt, i, e)
+		child.pt.setEntry(ct, i, e)
+	}
+	as.pt.retired = append(as.pt.retired, pa)
+	return pt, ct, nil
+}
+
+// breakCOW gives va (a copy-on-write page the guest may write) its own
+// frame, or takes the frame over when no one else holds it.
+func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
+	page := va &^ (PageSize - 1)
+	e, l := as.pt.lookup(page)
+	if l == 2 {
+		if as.pt.splitHuge(page) != nil {
+			return false
+		}
+		e, l = as.pt.lookup(page)
+	}
+	frame := e & addrMask
+	flags := leafFlags(v.Prot)
+	if !present(e) && frame == 0 {
+		return false
+	}
+	if as.phys.Refs(frame) == 1 {
+		return as.pt.set(page, 1, frame|flags) == nil
+	}
+	n, err := as.phys.Alloc(false)
+	if err != nil {
+		return false
+	}
+	copy(as.phys.Page(n), as.phys.Page(frame))
+	// The old entry was read-only: a stale translation of it can only
+	// fault, and the fault finds the new entry, so it is replaced in place.
+	if err := as.pt.setInPlace(page, 1, n|flags); err != nil {
+		as.phys.Unref(n)
+		return false
+	}
+	as.phys.Unref(frame)
+	return true
+}
+
+// setInPlace writes an entry without copying the table path; callers make
+// sure no stale translation of the old entry can grant more than a fault.
+func (t *pageTables) setInPlace(va uint64, level int, v uint64) error {
+	table, err := t.tableFor(va, level)
+	if err != nil {
+		return err
+	}
+	t.setEntry(table, amd64.PTEIndex(va, level), v)
+	return nil
+}
