@@ -274,11 +274,7 @@ func (s *Store) ensureSysroot(ctx context.Context, id string, m *v1.Manifest, cf
 	if err != nil {
 		return 0, fmt.Errorf("unpack: %w", err)
 	}
-	lim := s.Limits
-	if lim.MaxBytes <= 0 {
-		lim.MaxBytes = rootfs.DefaultLimits.MaxBytes
-	}
-	budget := &streamBudget{left: lim.MaxBytes + lim.MaxBytes/4 + 64<<20}
+	budget := s.streamBudget()
 	for i, l := range m.Layers {
 		s.log().Debug("unpack layer", "n", i+1, "of", len(m.Layers), "digest", l.Digest.String())
 		if err := s.applyLayer(ctx, u, l, cfg.RootFS.DiffIDs[i], budget); err != nil {

@@ -7,7 +7,8 @@
 // sysroot per image, made by package rootfs. Pull fetches from a registry with
 // go-containerregistry (Docker reference defaults, Docker config credentials,
 // retries, platform selection), Load reads OCI layouts and `docker save`
-// archives, Remove and Prune free what no name references, and Resolve gives
+// archives, Import makes a single-layer image from a root file system tar
+// (`docker import`), Remove and Prune free what no name references, and Resolve gives
 // `elfuse run` an image's process configuration and sysroot.
 //
 // The store is safe for concurrent use by goroutines and processes: writers

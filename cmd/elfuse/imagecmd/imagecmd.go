@@ -1,10 +1,12 @@
 // Package imagecmd implements elfuse's image commands: pull, images, rmi,
-// image prune and load. cmd/elfuse appends Commands() to its app.
+// image prune, load and import. cmd/elfuse appends Commands() to its app.
 package imagecmd
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -72,8 +74,57 @@ func Commands() []*cli.Command {
 				&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "read from `FILE`", Required: true}},
 			Action: load,
 		},
+		{
+			Name:  "import",
+			Usage: "make a single-layer image from a root file system tar (like docker import)",
+			Description: "Reads FILE (a tar, plain, gzip or zstd; - for standard input) and stores it as the only\n" +
+				"layer of a new image named NAME[:TAG] (Docker defaults: busybox is docker.io/library/busybox:latest).\n" +
+				"Options come before FILE. Example:\n\n" +
+				"   elfuse import --change 'CMD [\"/bin/sh\"]' --change 'ENV PATH=/bin' rootfs.tar busybox",
+			ArgsUsage: "FILE|- [NAME[:TAG]]",
+			Flags: []cli.Flag{StoreFlag,
+				&cli.StringFlag{Name: "platform", Usage: "platform of the image, `OS/ARCH[/VARIANT]` (linux/amd64, linux/arm64); default the host's"},
+				&cli.GenericFlag{Name: "change", Aliases: []string{"c"}, Value: &stringList{},
+					Usage: "apply a Dockerfile `INSTRUCTION` to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR); repeatable"},
+				&cli.StringFlag{Name: "entrypoint", Usage: "set the entrypoint: one `PROGRAM` path, or a JSON array of program and arguments"},
+				&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "set the `COMMENT` of the image's history entry"},
+			},
+			Action: importImage,
+		},
 	}
 }
+
+// stringList is a repeatable string flag whose values are kept whole
+// (cli.StringSliceFlag would split a Dockerfile instruction at its commas).
+type stringList struct{ values []string }
+
+// serializedList prefixes Serialize's output, with which cli copies the
+// values from one of the flag's names to the other (--change to -c).
+const serializedList = "\x00stringList:"
+
+// Set appends one occurrence of the flag, or replaces all values with a
+// copy made by Serialize.
+func (l *stringList) Set(v string) error {
+	if rest, ok := strings.CutPrefix(v, serializedList); ok {
+		var vals []string
+		if err := json.Unmarshal([]byte(rest), &vals); err != nil {
+			return fmt.Errorf("copy flag values: %w", err)
+		}
+		l.values = vals
+		return nil
+	}
+	l.values = append(l.values, v)
+	return nil
+}
+
+// Serialize renders the values for cli's copy between the flag's names.
+func (l *stringList) Serialize() string {
+	b, _ := json.Marshal(l.values)
+	return serializedList + string(b)
+}
+
+// String renders the values for help output.
+func (l *stringList) String() string { return strings.Join(l.values, " ") }
 
 // OpenStore opens the store named by --store (on the command or the app),
 // $ELFUSE_HOME, or the default location.
@@ -141,6 +192,62 @@ func load(c *cli.Context) error {
 		}
 		fmt.Fprintf(c.App.Writer, "loaded %s (%s, id %s)\n", n, e.Platform, shortID(e.ID))
 	}
+	return nil
+}
+
+func importImage(c *cli.Context) error {
+	if c.NArg() < 1 || c.NArg() > 2 {
+		return cli.Exit("usage: elfuse import [--platform P] [--change INSTRUCTION...] [--entrypoint E] [-m COMMENT] FILE|- [NAME[:TAG]]", 2)
+	}
+	p, err := platformOf(c)
+	if err != nil {
+		return err
+	}
+	var changes []string
+	if l, ok := c.Generic("change").(*stringList); ok && l != nil {
+		changes = append(changes, l.values...)
+	}
+	if ep := c.String("entrypoint"); ep != "" {
+		argv := []string{ep}
+		if strings.HasPrefix(ep, "[") {
+			if err := json.Unmarshal([]byte(ep), &argv); err != nil {
+				return cli.Exit(fmt.Sprintf("--entrypoint %s: not a JSON array of strings: %v", ep, err), 2)
+			}
+		}
+		b, err := json.Marshal(argv)
+		if err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
+		changes = append(changes, "ENTRYPOINT "+string(b))
+	}
+	s, err := OpenStore(c)
+	if err != nil {
+		return err
+	}
+	file := c.Args().Get(0)
+	var in io.Reader
+	if file == "-" {
+		in = c.App.Reader
+		if in == nil {
+			in = os.Stdin
+		}
+	} else {
+		f, err := os.Open(file)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("elfuse import: %v", err), 1)
+		}
+		defer f.Close()
+		in = f
+	}
+	e, err := s.Import(c.Context, in, c.Args().Get(1), image.ImportOptions{Platform: p, Changes: changes, Message: c.String("message")})
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	n := e.Name
+	if n == "" {
+		n = "<none>"
+	}
+	fmt.Fprintf(c.App.Writer, "%s: imported %s (%s, id %s)\n", n, e.Digest, e.Platform, shortID(e.ID))
 	return nil
 }
 

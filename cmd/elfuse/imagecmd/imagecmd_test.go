@@ -190,3 +190,68 @@ func tarDir(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+func TestImportCommand(t *testing.T) {
+	dir := t.TempDir()
+	rootTar := imagetest.Tar(t, E{Name: "./"}, E{Name: "./bin/"},
+		E{Name: "./bin/busybox", Body: "elf", Mode: 0o755}, E{Name: "./bin/sh", Type: tar.TypeSymlink, Link: "busybox"})
+	file := filepath.Join(dir, "root.tar")
+	if err := os.WriteFile(file, rootTar, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	out := mustRun(t, "import", "--store", store, "--change", `CMD ["/bin/sh", "-c", "echo a,b"]`, "--change", "ENV A=1,2", "--change", "LABEL x=y",
+		"--entrypoint", "/bin/busybox", "-m", "from a test", file, "busybox")
+	if !strings.HasPrefix(out, "docker.io/library/busybox:latest: imported sha256:") || !strings.Contains(out, "linux/"+runtime.GOARCH) {
+		t.Errorf("import output %q", out)
+	}
+	out = mustRun(t, "images", "--store", store)
+	if !strings.Contains(out, "docker.io/library/busybox") || !strings.Contains(out, "latest") {
+		t.Errorf("images:\n%s", out)
+	}
+	s, _ := image.Open(store)
+	r, err := s.Resolve("busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(r.Config.Cmd, "|") != "/bin/sh|-c|echo a,b" || strings.Join(r.Config.Entrypoint, "|") != "/bin/busybox" ||
+		strings.Join(r.Config.Env, "|") != "A=1,2" || r.Config.Labels["x"] != "y" {
+		t.Errorf("config %+v", r.Config)
+	}
+	if l, _ := os.Readlink(filepath.Join(r.Sysroot, "bin/sh")); l != "busybox" {
+		t.Errorf("bin/sh -> %q", l)
+	}
+
+	// Standard input, a JSON entrypoint and another platform.
+	var o bytes.Buffer
+	app := &cli.App{Name: "elfuse", Commands: imagecmd.Commands(), Writer: &o, ErrWriter: &o,
+		Reader: bytes.NewReader(rootTar), ExitErrHandler: func(*cli.Context, error) {}}
+	if err := app.Run([]string{"elfuse", "import", "--store", store, "--platform", "linux/arm64", "-c", "USER 1",
+		"--entrypoint", `["/bin/busybox", "sh"]`, "-", "example.com/me/bb:arm"}); err != nil {
+		t.Fatalf("import from stdin: %v\n%s", err, o.String())
+	}
+	r, err = s.Resolve("example.com/me/bb:arm")
+	if err != nil || r.Platform != "linux/arm64" || strings.Join(r.Config.Entrypoint, "|") != "/bin/busybox|sh" || r.Config.Cmd != nil || r.Config.User != "1" {
+		t.Fatalf("stdin import: %+v %v", r, err)
+	}
+
+	for _, bad := range [][]string{
+		{"import", "--store", store},
+		{"import", "--store", store, filepath.Join(dir, "missing.tar"), "x"},
+		{"import", "--store", store, "--platform", "linux/s390x", file, "x"},
+		{"import", "--store", store, "--change", "RUN true", file, "x"},
+		{"import", "--store", store, "--entrypoint", "[broken", file, "x"},
+		{"import", "--store", store, file, "x@sha256:" + strings.Repeat("0", 64)},
+	} {
+		if out, err := run(t, bad...); err == nil {
+			t.Errorf("elfuse %s succeeded: %s", strings.Join(bad, " "), out)
+		}
+	}
+	mustRun(t, "rmi", "--store", store, "busybox", "example.com/me/bb:arm")
+	if out := mustRun(t, "images", "-q", "--store", store); strings.TrimSpace(out) != "" {
+		t.Errorf("images after rmi: %q", out)
+	}
+	if err := s.Check(); err != nil {
+		t.Error(err)
+	}
+}
