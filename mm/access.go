@@ -160,3 +160,9 @@ func (as *AddressSpace) Poke(va uint64, buf []byte) error {
 	}
 	return nil
 }
+
+// WriteU32 writes a little-endian 32-bit word.
+func (as *AddressSpace) WriteU32(va uint64, v uint32) error {
+	b := [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+	return as.Write(va, b[:])
+}

@@ -17,11 +17,12 @@ type fdEntry struct {
 
 // fdTable is a process's file descriptor table.
 type fdTable struct {
-	mu  sync.Mutex
-	fds []*fdEntry
+	mu    sync.Mutex
+	fds   []*fdEntry
+	users int // processes sharing it (CLONE_FILES)
 }
 
-func newFDTable() *fdTable { return &fdTable{} }
+func newFDTable() *fdTable { return &fdTable{users: 1} }
 
 // initStdio makes guest fds 0-2 copies of the given host fds.
 func (ft *fdTable) initStdio(fds ...int) error {

@@ -48,7 +48,7 @@ func (t *Thread) openat(dirfd uint64, pathVA uint64, flags, mode uint64) int64 {
 	if hp == "/proc/self/exe" || hp == "/proc/1/exe" {
 		hp = t.proc.exePath
 	}
-	hfd, err := unix.Openat(d, hp, decodeOpenFlags(int(flags))|unix.O_CLOEXEC, uint32(mode)&^t.proc.umask&0o7777)
+	hfd, err := unix.Openat(d, hp, decodeOpenFlags(int(flags))|unix.O_CLOEXEC, uint32(mode)&^t.proc.fs.umask&0o7777)
 	if err != nil {
 		return errno(err)
 	}
@@ -356,7 +356,7 @@ func (t *Thread) fstatat(dirfd, pathVA, statVA, flags uint64) int64 {
 			return -ENOENT
 		}
 		if int32(dirfd) == atFDCWD {
-			hp, _ := t.sb.res.Resolve(t.proc.cwd, ".", true)
+			hp, _ := t.sb.res.Resolve(t.proc.fs.cwd, ".", true)
 			err = unix.Stat(hp, &st)
 		} else {
 			f, e := t.fd(dirfd)
@@ -419,7 +419,7 @@ func sysStatx(t *Thread, a *[6]uint64) int64 {
 		}
 		if int32(a[0]) == atFDCWD {
 			d = unix.AT_FDCWD
-			hp, _ = t.sb.res.Resolve(t.proc.cwd, ".", true)
+			hp, _ = t.sb.res.Resolve(t.proc.fs.cwd, ".", true)
 			flags &^= atEmptyPath
 		} else {
 			f, e := t.fd(a[0])
@@ -546,7 +546,7 @@ func (t *Thread) mkdirat(dirfd, pathVA, mode uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	return errno(unix.Mkdirat(d, hp, uint32(mode)&^t.proc.umask&0o7777))
+	return errno(unix.Mkdirat(d, hp, uint32(mode)&^t.proc.fs.umask&0o7777))
 }
 
 func sysMkdir(t *Thread, a *[6]uint64) int64 {
@@ -925,7 +925,7 @@ func sysFcntl(t *Thread, a *[6]uint64) int64 {
 }
 
 func sysGetcwd(t *Thread, a *[6]uint64) int64 {
-	cwd := t.proc.cwd
+	cwd := t.proc.fs.cwd
 	if t.sb.res.sysroot != "" && (cwd == t.sb.res.sysroot || len(cwd) > len(t.sb.res.sysroot) && cwd[:len(t.sb.res.sysroot)+1] == t.sb.res.sysroot+"/") {
 		cwd = cwd[len(t.sb.res.sysroot):]
 		if cwd == "" {
@@ -957,7 +957,7 @@ func (t *Thread) chdirTo(host string) int64 {
 	if err != nil {
 		return errno(err)
 	}
-	t.proc.cwd = real
+	t.proc.fs.cwd = real
 	return 0
 }
 
@@ -1017,8 +1017,8 @@ func itoa(i int) string {
 }
 
 func sysUmask(t *Thread, a *[6]uint64) int64 {
-	old := t.proc.umask
-	t.proc.umask = uint32(a[0]) & 0o777
+	old := t.proc.fs.umask
+	t.proc.fs.umask = uint32(a[0]) & 0o777
 	return int64(old)
 }
 

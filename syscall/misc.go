@@ -10,18 +10,25 @@ import (
 )
 
 func sysExit(t *Thread, a *[6]uint64) int64 {
-	// One thread per process so far: the thread's exit ends the process.
-	t.exitProcess(int(a[0]))
-	return 0
+	p := t.proc
+	t.sb.mu.Lock()
+	last := len(p.threads) == 1
+	t.sb.mu.Unlock()
+	if last {
+		p.exitGroup(waitExited(int(a[0])))
+	}
+	t.done = true
+	t.killed.Store(true)
+	return justReturn
 }
 
 func sysExitGroup(t *Thread, a *[6]uint64) int64 {
-	t.exitProcess(int(a[0]))
-	return 0
+	t.proc.exitGroup(waitExited(int(a[0])))
+	t.done = true
+	return justReturn
 }
 
 func sysGetpid(t *Thread, a *[6]uint64) int64  { return int64(t.proc.pid) }
-func sysGetppid(t *Thread, a *[6]uint64) int64 { return int64(t.proc.ppid) }
 func sysGettid(t *Thread, a *[6]uint64) int64  { return int64(t.tid) }
 func sysGetuid(t *Thread, a *[6]uint64) int64  { return int64(t.proc.cred.uid) }
 func sysGeteuid(t *Thread, a *[6]uint64) int64 { return int64(t.proc.cred.euid) }
@@ -293,25 +300,36 @@ func sysTime(t *Thread, a *[6]uint64) int64 {
 	return now
 }
 
+// sleep waits until the time req (absolute on clock, or relative) or a
+// signal; an interrupted relative sleep reports what was left in remVA.
 func (t *Thread) sleep(clock int32, abs bool, req unix.Timespec, remVA uint64) int64 {
-	var err error
-	flags := 0
+	d := time.Duration(req.Nano())
 	if abs {
-		flags = unix.TIMER_ABSTIME
+		d = time.Duration(req.Nano() - clockNS(clock))
 	}
+	if d <= 0 {
+		return 0
+	}
+	deadline := time.Now().Add(d)
+	tm := time.NewTimer(d)
+	defer tm.Stop()
 	for {
-		var rem unix.Timespec
-		err = unix.ClockNanosleep(clock, flags, &req, &rem)
-		if err == unix.EINTR {
-			// Host signals (Go's preemption) are not the guest's: sleep on.
-			if !abs {
-				req = rem
+		select {
+		case <-tm.C:
+			return 0
+		case <-t.intr:
+			if !t.interrupted() {
+				continue
 			}
-			continue
+			if !abs && remVA != 0 {
+				left := max(time.Until(deadline), 0)
+				if e := t.putTimespec(remVA, unix.NsecToTimespec(left.Nanoseconds())); e != 0 {
+					return e
+				}
+			}
+			return -ERESTARTNOHAND
 		}
-		break
 	}
-	return errno(err)
 }
 
 func sysNanosleep(t *Thread, a *[6]uint64) int64 {
@@ -472,103 +490,6 @@ func sysPrctl(t *Thread, a *[6]uint64) int64 {
 	return -EINVAL
 }
 
-func sysRtSigaction(t *Thread, a *[6]uint64) int64 {
-	sig := int(a[0])
-	if sig < 1 || sig > NSIG || a[3] != 8 {
-		return -EINVAL
-	}
-	old := t.proc.actions[sig-1]
-	if a[1] != 0 {
-		if sig == SIGKILL || sig == SIGSTOP {
-			return -EINVAL
-		}
-		var b [32]byte
-		if e := t.get(a[1], b[:]); e != 0 {
-			return e
-		}
-		le := binary.LittleEndian
-		t.proc.actions[sig-1] = sigAction{handler: le.Uint64(b[0:]), flags: le.Uint64(b[8:]),
-			restorer: le.Uint64(b[16:]), mask: le.Uint64(b[24:]) &^ (1<<(SIGKILL-1) | 1<<(SIGSTOP-1))}
-	}
-	if a[2] != 0 {
-		var b [32]byte
-		le := binary.LittleEndian
-		le.PutUint64(b[0:], old.handler)
-		le.PutUint64(b[8:], old.flags)
-		le.PutUint64(b[16:], old.restorer)
-		le.PutUint64(b[24:], old.mask)
-		if e := t.put(a[2], b[:]); e != 0 {
-			return e
-		}
-	}
-	return 0
-}
-
-func sysRtSigprocmask(t *Thread, a *[6]uint64) int64 {
-	how := a[0]
-	if a[3] != 8 {
-		return -EINVAL
-	}
-	old := t.sigmask
-	if a[1] != 0 {
-		set, e := t.getU64(a[1])
-		if e != 0 {
-			return e
-		}
-		set &^= 1<<(SIGKILL-1) | 1<<(SIGSTOP-1)
-		switch how {
-		case 0:
-			t.sigmask |= set
-		case 1:
-			t.sigmask &^= set
-		case 2:
-			t.sigmask = set
-		default:
-			return -EINVAL
-		}
-	}
-	t.checkPending()
-	if a[2] != 0 {
-		return t.putU64(a[2], old)
-	}
-	return 0
-}
-
-func sysSigaltstack(t *Thread, a *[6]uint64) int64 {
-	old := t.altstack
-	if a[0] != 0 {
-		var b [24]byte
-		if e := t.get(a[0], b[:]); e != 0 {
-			return e
-		}
-		le := binary.LittleEndian
-		ns := [3]uint64{le.Uint64(b[0:]), uint64(le.Uint32(b[8:])), le.Uint64(b[16:])}
-		const ssDisable, ssAutodisarm = 2, 1 << 31
-		if ns[1]&^(ssDisable|ssAutodisarm) != 0 {
-			return -EINVAL
-		}
-		if ns[1]&ssDisable == 0 && ns[2] < 2048 {
-			return -ENOMEM
-		}
-		t.altstack = ns
-	}
-	if a[1] != 0 {
-		var b [24]byte
-		le := binary.LittleEndian
-		flags := old[1]
-		if old[2] == 0 {
-			flags = 2 // SS_DISABLE
-		}
-		le.PutUint64(b[0:], old[0])
-		le.PutUint32(b[8:], uint32(flags))
-		le.PutUint64(b[16:], old[2])
-		if e := t.put(a[1], b[:]); e != 0 {
-			return e
-		}
-	}
-	return 0
-}
-
 func sysSchedGetaffinity(t *Thread, a *[6]uint64) int64 {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
@@ -668,48 +589,6 @@ func sysClockSettime(t *Thread, a *[6]uint64) int64 {
 		return -EPERM
 	}
 	return -EINVAL
-}
-
-func sysGetpgrp(t *Thread, a *[6]uint64) int64 { return int64(t.proc.pgid) }
-
-func sysGetpgid(t *Thread, a *[6]uint64) int64 {
-	if pid := int32(a[0]); pid != 0 && int(pid) != t.proc.pid {
-		return -ESRCH
-	}
-	return int64(t.proc.pgid)
-}
-
-func sysGetsid(t *Thread, a *[6]uint64) int64 {
-	if pid := int32(a[0]); pid != 0 && int(pid) != t.proc.pid {
-		return -ESRCH
-	}
-	return int64(t.proc.sid)
-}
-
-func sysSetpgid(t *Thread, a *[6]uint64) int64 {
-	pid, pgid := int32(a[0]), int32(a[1])
-	if pgid < 0 {
-		return -EINVAL
-	}
-	if pid != 0 && int(pid) != t.proc.pid {
-		return -ESRCH
-	}
-	if t.proc.sid == t.proc.pid {
-		return -EPERM // a session leader cannot change its group
-	}
-	if pgid == 0 {
-		pgid = int32(t.proc.pid)
-	}
-	t.proc.pgid = int(pgid)
-	return 0
-}
-
-func sysSetsid(t *Thread, a *[6]uint64) int64 {
-	if t.proc.pgid == t.proc.pid {
-		return -EPERM
-	}
-	t.proc.sid, t.proc.pgid = t.proc.pid, t.proc.pid
-	return int64(t.proc.pid)
 }
 
 // setIDs implements the setresuid family over one triple: each of r, e, s

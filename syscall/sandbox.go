@@ -4,12 +4,11 @@ package syscall
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
+	"os/signal"
 	"sync"
 	"time"
 
@@ -48,7 +47,7 @@ type Config struct {
 	Stdin, Stdout, Stderr int
 }
 
-// Stats are counters of a finished sandbox.
+// Stats are counters of a finished sandbox (updated atomically).
 type Stats struct {
 	Exits    uint64
 	Syscalls uint64
@@ -67,12 +66,31 @@ type Sandbox struct {
 	cwd    string // host path of the first process's working directory
 	hwcap  uint64
 
-	vdso    *vdso
-	tmark   func(string)
-	mu      sync.Mutex
-	unknown map[uint64]bool // unimplemented calls already logged
-	stats   Stats
-	traceMu sync.Mutex
+	vdso *vdso
+
+	// The process table and everything about process state changes.
+	procs      map[int]*Process
+	tids       map[int]*Thread
+	lastPID    int
+	init       *Process
+	initStatus int
+	events     chan struct{} // closed and replaced at each state change
+	done       chan struct{} // closed when the first process ends
+	wg         sync.WaitGroup
+	slots      []bool
+	errMu      sync.Mutex
+	err        error
+
+	xsaveSize int    // bytes of XSAVE state in signal frames
+	xcr0      uint64 // XSAVE features enabled
+	initXSAVE []byte // the FPU state of a new program
+	calOnce   sync.Once
+	futex     futexes
+	tmark     func(string)
+	mu        sync.Mutex
+	unknown   map[uint64]bool // unimplemented calls already logged
+	stats     Stats
+	traceMu   sync.Mutex
 }
 
 // ExitStatus is how the guest's first process ended: Code for exit(Code),
@@ -110,7 +128,8 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 	if cfg.RAM == 0 {
 		cfg.RAM = 32 << 30
 	}
-	sb := &Sandbox{cfg: cfg, log: cfg.Log, unknown: map[uint64]bool{}}
+	sb := &Sandbox{cfg: cfg, log: cfg.Log, unknown: map[uint64]bool{},
+		procs: map[int]*Process{}, tids: map[int]*Thread{}, events: make(chan struct{}), done: make(chan struct{})}
 	// The guest's umask is applied by elfuse; the host's must not add to it.
 	unix.Umask(0)
 	sb.res = NewResolver(cfg.Sysroot)
@@ -150,11 +169,10 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 	tmark("setup")
 	defer sb.close()
 
-	p, err := sb.newProcess()
+	p, err := sb.newInit()
 	if err != nil {
 		return ExitStatus{}, Stats{}, err
 	}
-	t := &Thread{proc: p, tid: p.pid, sb: sb}
 	img, err := sb.loadImage(p, exe, interp, cfg.Path, cfg.Argv, cfg.Env)
 	if err != nil {
 		return ExitStatus{}, Stats{}, &LoadError{cfg.Path, err}
@@ -162,11 +180,25 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 	if err := p.fds.initStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr); err != nil {
 		return ExitStatus{}, Stats{}, err
 	}
+	t, err := sb.newThread(p, 1)
+	if err != nil {
+		return ExitStatus{}, Stats{}, err
+	}
+	sb.mu.Lock()
+	p.threads[1] = t
+	sb.tids[1] = t
+	sb.mu.Unlock()
 	tmark("loaded")
-	st, err := t.run(img)
+	stopForward := sb.forwardSignals()
+	t.start(startState{regs: hv.AMD64Regs{RIP: img.Entry, RSP: img.SP}})
+	<-sb.done
+	stopForward()
+	sb.wg.Wait()
 	tmark("ran")
-	sb.stats.Exits = t.exits
-	return st, sb.stats, err
+	if err := sb.failure(); err != nil {
+		return ExitStatus{}, sb.stats, err
+	}
+	return statusOf(sb.initStatus), sb.stats, nil
 }
 
 // openExe opens and validates an executable and its interpreter.
@@ -254,10 +286,69 @@ func (sb *Sandbox) loadImage(p *Process, exe, interp *loader.Exe, execfn string,
 	return img, nil
 }
 
-// cpuPagePA maps the descriptor-table page of vCPU slot i.
-func (sb *Sandbox) cpuPage(i int) (uint64, error) {
+// allocSlot reserves a vCPU area (GDT, TSS, ring-0 stack), mapping its
+// page the first time the slot is used.
+func (sb *Sandbox) allocSlot() (int, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	for i, used := range sb.slots {
+		if !used {
+			sb.slots[i] = true
+			return i, nil
+		}
+	}
+	i := len(sb.slots)
+	if i >= amd64.MaxVCPUAreas || i >= sb.sys.MaxVCPUs() && sb.sys.MaxVCPUs() > 0 {
+		return 0, fmt.Errorf("no vCPU left (%d in use): %w", i, unix.EAGAIN)
+	}
 	va := amd64.CPUAreaVAOf(i)
-	return sb.kernel.MapPage(va, amd64.CPUPage(va), true)
+	if _, err := sb.kernel.MapPage(va, amd64.CPUPage(va), true); err != nil {
+		return 0, err
+	}
+	sb.slots = append(sb.slots, true)
+	return i, nil
+}
+
+func (sb *Sandbox) freeSlot(i int) {
+	if i < 0 {
+		return
+	}
+	sb.mu.Lock()
+	sb.slots[i] = false
+	sb.mu.Unlock()
+}
+
+// calibrateOnce does what needs a first vCPU: the clock calibration and
+// the initial XSAVE state.
+func (sb *Sandbox) calibrateOnce(cpu *kvm.VCPU) {
+	sb.calOnce.Do(func() {
+		sb.calibrate(cpu)
+		xs, err := cpu.GetXSAVE()
+		if err == nil {
+			sb.initXSAVE = xs
+		}
+		eax, ebx, _, edx, _ := sb.sys.CPUID(0xd, 0)
+		sb.xcr0 = (uint64(edx)<<32 | uint64(eax)) & 0xe7
+		sb.xsaveSize = int(ebx)
+		if sb.xsaveSize < 576 || sb.xsaveSize > kvm.XSAVESize {
+			sb.xsaveSize = 576 + 256
+		}
+	})
+}
+
+// fail records a sandbox failure (a vCPU that cannot run).
+func (sb *Sandbox) fail(err error) {
+	sb.errMu.Lock()
+	if sb.err == nil {
+		sb.err = err
+	}
+	sb.errMu.Unlock()
+}
+
+func (sb *Sandbox) failure() error {
+	sb.errMu.Lock()
+	defer sb.errMu.Unlock()
+	return sb.err
 }
 
 // noteUnknown logs an unimplemented call once.
@@ -277,22 +368,30 @@ func (sb *Sandbox) noteUnknown(nr uint64, name string) {
 	}
 }
 
-// errExited ends a thread's run loop.
-var errExited = errors.New("exited")
-
-// vcpuThread runs f on a goroutine locked to its OS thread and waits.
-func vcpuThread(f func()) {
-	done := make(chan struct{})
+// forwardSignals sends the signals a user or runtime sends to elfuse on to
+// the first process, which ignores those it has no handler for, as the
+// first process of a pid namespace does. It returns a function that stops.
+func (sb *Sandbox) forwardSignals() func() {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	stop := make(chan struct{})
 	go func() {
-		runtime.LockOSThread()
-		defer close(done)
-		f()
+		for {
+			select {
+			case s := <-ch:
+				sig := int(s.(unix.Signal))
+				sb.mu.Lock()
+				if p := sb.init; p != nil && !p.zombie && p.sig.get(sig).handler > sigIgn {
+					sb.sendLocked(p, nil, sig, sigInfo{code: siUser})
+				}
+				sb.mu.Unlock()
+			case <-stop:
+				return
+			}
+		}
 	}()
-	<-done
+	return func() { signal.Stop(ch); close(stop) }
 }
-
-var _ = unix.Getpid
-var _ hv.Exit
 
 // kernelPA is the physical address of a kernel-area page.
 func (sb *Sandbox) kernelPA(va uint64) (uint64, error) {

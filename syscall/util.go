@@ -59,7 +59,7 @@ func (t *Thread) pathArg(va uint64) (string, int64) {
 // hostAt turns a guest (dirfd, path) pair into a host one.
 func (t *Thread) hostAt(dirfd uint64, p string) (int, string, int64) {
 	if path.IsAbs(p) || int32(dirfd) == atFDCWD {
-		hp, err := t.sb.res.Resolve(t.proc.cwd, p, true)
+		hp, err := t.sb.res.Resolve(t.proc.fs.cwd, p, true)
 		if err != nil {
 			return 0, "", errno(err)
 		}

@@ -39,6 +39,8 @@ const (
 	kvmSetCPUID2           = 0x4008AE90
 	kvmGetTSCKHz           = 0xAEA3
 	kvmSetXCRs             = 0x4188AEA7
+	kvmGetXSAVE            = 0x9000AEA4
+	kvmSetXSAVE            = 0x5000AEA5
 
 	capSyncRegs      = 74
 	capImmediateExit = 136
@@ -405,3 +407,28 @@ var (
 	_ hv.VM        = (*VM)(nil)
 	_ hv.AMD64VCPU = (*VCPU)(nil)
 )
+
+// XSAVESize is the size of the buffers GetXSAVE and SetXSAVE use.
+const XSAVESize = 4096
+
+// GetXSAVE returns the vCPU's FPU/SSE/AVX state in XSAVE format.
+func (c *VCPU) GetXSAVE() ([]byte, error) {
+	b := make([]byte, XSAVESize)
+	if _, err := ioctl(c.fd, kvmGetXSAVE, uintptr(unsafe.Pointer(&b[0]))); err != nil {
+		return nil, fmt.Errorf("kvm: KVM_GET_XSAVE: %w", err)
+	}
+	return b, nil
+}
+
+// SetXSAVE loads FPU/SSE/AVX state in XSAVE format (XSAVESize bytes).
+func (c *VCPU) SetXSAVE(b []byte) error {
+	if len(b) < XSAVESize {
+		nb := make([]byte, XSAVESize)
+		copy(nb, b)
+		b = nb
+	}
+	if _, err := ioctl(c.fd, kvmSetXSAVE, uintptr(unsafe.Pointer(&b[0]))); err != nil {
+		return fmt.Errorf("kvm: KVM_SET_XSAVE: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,273 @@
+//go:build linux && amd64
+
+package syscall
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/elfuse/elfuse/arch/amd64"
+	"github.com/elfuse/elfuse/hv"
+	"github.com/elfuse/elfuse/loader"
+	"github.com/elfuse/elfuse/mm"
+	"golang.org/x/sys/unix"
+)
+
+// Limits of execve's arguments, as Linux has them.
+const (
+	maxArgStrlen   = 32 * 4096
+	maxArgs        = 0x7fffffff
+	maxScriptDepth = 4 // #! interpreters within interpreters
+	binprmBuf      = 256
+)
+
+func sysExecve(t *Thread, a *[6]uint64) int64 { return t.execve(cwdFD, a[0], a[1], a[2], 0) }
+func sysExecveat(t *Thread, a *[6]uint64) int64 {
+	return t.execve(a[0], a[1], a[2], a[3], a[4])
+}
+
+// readStrings reads a NULL-terminated array of string pointers.
+func (t *Thread) readStrings(va uint64, total *int) ([]string, int64) {
+	var out []string
+	if va == 0 {
+		return nil, 0
+	}
+	for i := 0; ; i++ {
+		p, e := t.getU64(va + uint64(i)*8)
+		if e != 0 {
+			return nil, e
+		}
+		if p == 0 {
+			return out, 0
+		}
+		s, err := t.proc.as.ReadString(p, maxArgStrlen)
+		if err != nil {
+			if errors.Is(err, mm.ErrFault) {
+				return nil, -EFAULT
+			}
+			return nil, -E2BIG
+		}
+		*total += len(s) + 1 + 8
+		if *total > int(t.proc.rlimit(unix.RLIMIT_STACK).Cur/4) {
+			return nil, -E2BIG
+		}
+		out = append(out, s)
+	}
+}
+
+// execImage is a program ready to be loaded: its files and final argv.
+type execImage struct {
+	exe, interp *loader.Exe
+	argv        []string
+	hostPath    string
+}
+
+func (x *execImage) close() {
+	if x.exe != nil {
+		x.exe.Close()
+	}
+	if x.interp != nil {
+		x.interp.Close()
+	}
+}
+
+// prepareExec opens the program at (dirfd, host) that the guest named
+// guest, following #! lines, and maps failures to Linux's errors.
+func (t *Thread) prepareExec(dirfd int, host, guest string, argv []string, depth int) (*execImage, int64) {
+	if depth > maxScriptDepth {
+		return nil, -ELOOP
+	}
+	fd, err := unix.Openat(dirfd, host, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, errno(err)
+	}
+	f := os.NewFile(uintptr(fd), host)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, errno(err)
+	}
+	if !st.Mode().IsRegular() || unix.Faccessat(dirfd, host, unix.X_OK, 0) != nil {
+		f.Close()
+		return nil, -EACCES
+	}
+	head := make([]byte, binprmBuf)
+	n, _ := f.ReadAt(head, 0)
+	head = head[:n]
+	if bytes.HasPrefix(head, []byte("#!")) {
+		f.Close()
+		line := head[2:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i]
+		}
+		fields := strings.Fields(strings.TrimSpace(string(line)))
+		if len(fields) == 0 {
+			return nil, -ENOEXEC
+		}
+		interp := fields[0]
+		rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(line)), interp))
+		nargv := []string{interp}
+		if rest != "" {
+			nargv = append(nargv, rest)
+		}
+		nargv = append(nargv, guest)
+		if len(argv) > 1 {
+			nargv = append(nargv, argv[1:]...)
+		}
+		ih, err := t.sb.res.Resolve(t.proc.fs.cwd, interp, true)
+		if err != nil {
+			return nil, errno(err)
+		}
+		return t.prepareExec(unix.AT_FDCWD, ih, interp, nargv, depth+1)
+	}
+	ef, err := loader.Parse(f, st.Size())
+	if err != nil || ef.Arch != loader.AMD64 {
+		f.Close()
+		return nil, -ENOEXEC
+	}
+	x := &execImage{exe: &loader.Exe{File: f, ELF: ef}, argv: argv, hostPath: host}
+	if dirfd != unix.AT_FDCWD || !path.IsAbs(host) {
+		if p, err := readlinkFD(fd); err == nil {
+			x.hostPath = p
+		}
+	}
+	if ef.Interp != "" {
+		ih, err := t.sb.res.Resolve("/", ef.Interp, true)
+		if err == nil {
+			x.interp, err = loader.Open(ih)
+		}
+		if err != nil {
+			x.close()
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, -ENOENT
+			}
+			return nil, -ELIBBAD
+		}
+		if x.interp.ELF.Arch != ef.Arch {
+			x.close()
+			return nil, -ELIBBAD
+		}
+	}
+	return x, 0
+}
+
+const ELIBBAD = 80
+
+func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
+	if flags&^(atEmptyPath|atSymlinkNofollow) != 0 {
+		return -EINVAL
+	}
+	p := t.proc
+	guest, e := t.pathArg(pathVA)
+	if e != 0 {
+		return e
+	}
+	total := 0
+	argv, e := t.readStrings(argvVA, &total)
+	if e != 0 {
+		return e
+	}
+	envp, e := t.readStrings(envpVA, &total)
+	if e != 0 {
+		return e
+	}
+	var d int
+	var host string
+	if guest == "" {
+		if flags&atEmptyPath == 0 {
+			return -ENOENT
+		}
+		f, e := t.fd(dirfd)
+		if e != 0 {
+			return e
+		}
+		d, host = f.host, ""
+		host = "/proc/self/fd/" + itoa(f.host)
+		d = unix.AT_FDCWD
+	} else if d, host, e = t.hostAt(dirfd, guest); e != 0 {
+		return e
+	}
+	if len(argv) == 0 {
+		argv = []string{""} // Linux passes an empty argv[0] rather than none
+	}
+	x, e := t.prepareExec(d, host, guest, argv, 0)
+	if e != 0 {
+		return e
+	}
+	defer x.close()
+
+	sb := t.sb
+	as, err := mm.NewAddressSpace(sb.phys, sb.kernel)
+	if err != nil {
+		return -ENOMEM
+	}
+	params := &loader.Params{Argv: x.argv, Envp: envp, ExecFn: guest,
+		UID: p.cred.uid, EUID: p.cred.euid, GID: p.cred.gid, EGID: p.cred.egid,
+		HWCap: sb.hwcap, HWCap2: 2, Platform: "x86_64", MinSigStk: 2048}
+	rand.Read(params.Random[:])
+	vd, err := sb.mapVDSO(as)
+	if err != nil {
+		as.Release()
+		return -ENOMEM
+	}
+	params.VDSO = vd
+	img, err := loader.Load(as, x.exe, x.interp, params)
+	if err != nil {
+		as.Release()
+		return -ENOMEM
+	}
+	// The point of no return: the old image goes.
+	old, owned := p.as, p.asOwned
+	sb.mu.Lock()
+	p.as, p.asOwned = as, true
+	if p.vforkDone != nil {
+		close(p.vforkDone)
+		p.vforkDone = nil
+	}
+	sb.mu.Unlock()
+	if owned {
+		old.Release()
+	}
+	p.fds.closeOnExec()
+	p.sig.mu.Lock()
+	if p.sig.shared() {
+		// A private copy: the caller's handlers mean nothing in the new image.
+		ns := &sigHand{actions: p.sig.actions}
+		p.sig.mu.Unlock()
+		p.sig = ns
+		p.sig.mu.Lock()
+	}
+	for i := range p.sig.actions {
+		if p.sig.actions[i].handler != sigIgn {
+			p.sig.actions[i] = sigAction{}
+		} else {
+			p.sig.actions[i].flags, p.sig.actions[i].restorer = 0, 0
+		}
+	}
+	p.sig.mu.Unlock()
+	p.comm = path.Base(guest)
+	if len(p.comm) > 15 {
+		p.comm = p.comm[:15]
+	}
+	p.exePath = x.hostPath
+	t.altstack = [3]uint64{0, ssDisable, 0}
+	t.clearTID, t.robust = 0, 0
+	t.restart = 0
+	root, _ := as.Commit()
+	t.sregs.CR3 = root
+	t.sregs.FS.Base, t.sregs.GS.Base = 0, 0
+	amd64.SetUserMode(t.sregs)
+	t.sregsDirty = true
+	*t.regs = hv.AMD64Regs{RIP: img.Entry, RSP: img.SP, RFLAGS: amd64.UserFlags(0)}
+	if sb.initXSAVE != nil {
+		t.cpu.SetXSAVE(sb.initXSAVE)
+	}
+	return justReturn
+}
+
+// shared reports whether another process uses these actions (CLONE_SIGHAND).
+func (h *sigHand) shared() bool { return h.users > 0 }

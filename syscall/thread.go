@@ -1,0 +1,385 @@
+//go:build linux && amd64
+
+package syscall
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/elfuse/elfuse/arch/amd64"
+	"github.com/elfuse/elfuse/hv"
+	"github.com/elfuse/elfuse/hv/kvm"
+	"golang.org/x/sys/unix"
+)
+
+// Thread is one guest thread, run by one vCPU on one locked OS thread.
+type Thread struct {
+	sb         *Sandbox
+	proc       *Process
+	tid        int
+	slot       int // vCPU area (GDT, TSS, ring-0 stack)
+	cpu        *kvm.VCPU
+	regs       *hv.AMD64Regs
+	sregs      *hv.AMD64SRegs
+	sregsDirty bool
+	exits      uint64
+	clearTID   uint64
+	robust     uint64
+	altstack   [3]uint64 // ss_sp, ss_flags, ss_size
+
+	// Signal state; sigmask and pending are guarded by sb.mu.
+	sigmask   uint64
+	pending   sigQueue
+	savedMask uint64 // mask to restore after sigsuspend's handler
+	hasSaved  bool
+	restart   int64  // an interrupted call's -ERESTART* code, 0 if none
+	restartNr uint64 // and its number
+
+	wakeFD int           // eventfd that interrupts host waits
+	intr   chan struct{} // interrupts Go-side waits
+	killed atomic.Bool   // the thread must end (exit_group, SIGKILL, sandbox end)
+	done   bool          // the loop ends
+}
+
+func (sb *Sandbox) newThread(p *Process, tid int) (*Thread, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	return &Thread{sb: sb, proc: p, tid: tid, wakeFD: fd, intr: make(chan struct{}, 1), slot: -1}, nil
+}
+
+// wake interrupts whatever the thread waits on, in the guest or the host.
+func (t *Thread) wake() {
+	select {
+	case t.intr <- struct{}{}:
+	default:
+	}
+	var one = [8]byte{1}
+	unix.Write(t.wakeFD, one[:])
+	if c := t.cpu; c != nil {
+		c.Kick()
+	}
+}
+
+// drainWake clears the wake-ups consumed.
+func (t *Thread) drainWake() {
+	var b [8]byte
+	unix.Read(t.wakeFD, b[:])
+	select {
+	case <-t.intr:
+	default:
+	}
+}
+
+// startState is the register state a new thread starts with.
+type startState struct {
+	regs  hv.AMD64Regs
+	fs    uint64
+	gs    uint64
+	xsave []byte // nil: the initial FPU state
+}
+
+// start runs the thread on a new locked OS thread with its own vCPU.
+func (t *Thread) start(st startState) {
+	sb := t.sb
+	sb.wg.Add(1)
+	go func() {
+		// The goroutine never unlocks: its OS thread ends with it, and
+		// with the vCPU it owned.
+		runtime.LockOSThread()
+		defer sb.wg.Done()
+		err := t.setupVCPU(st)
+		if err == nil {
+			err = t.loop()
+		}
+		if err != nil {
+			sb.log.Error("guest thread failed", "pid", t.proc.pid, "tid", t.tid, "err", err)
+			sb.fail(err)
+			t.proc.exitGroup(waitSignaled(SIGKILL, false))
+		}
+		t.exitThread()
+	}()
+}
+
+func (t *Thread) setupVCPU(st startState) error {
+	sb := t.sb
+	slot, err := sb.allocSlot()
+	if err != nil {
+		return err
+	}
+	t.slot = slot
+	cpu, err := sb.vm.NewAMD64VCPU()
+	if err != nil {
+		return err
+	}
+	t.cpu, t.regs, t.sregs = cpu, cpu.Regs(), cpu.SRegs()
+	if err := cpu.SetMSRs(amd64.SyscallMSRs(false)); err != nil {
+		return err
+	}
+	root, _ := t.proc.as.Commit()
+	amd64.InitSRegs(t.sregs, root, slot)
+	t.sregs.FS.Base, t.sregs.GS.Base = st.fs, st.gs
+	if err := cpu.EnableXSAVE(); err != nil {
+		return err
+	}
+	if st.xsave != nil {
+		if err := cpu.SetXSAVE(st.xsave); err != nil {
+			return err
+		}
+	}
+	sb.calibrateOnce(cpu)
+	*t.regs = st.regs
+	t.regs.RFLAGS = amd64.UserFlags(t.regs.RFLAGS)
+	cpu.SetDirty(true, true)
+	return nil
+}
+
+// loop runs guest code and serves its exits until the thread ends.
+func (t *Thread) loop() error {
+	sb := t.sb
+	var watchdog *time.Timer
+	if sb.cfg.Timeout > 0 {
+		watchdog = time.AfterFunc(sb.cfg.Timeout, t.cpu.Kick)
+		defer watchdog.Stop()
+	}
+	for {
+		t.handleSignals()
+		if t.done {
+			return nil
+		}
+		if root, changed := t.proc.as.Commit(); changed {
+			t.sregs.CR3 = root
+			t.sregsDirty = true
+		}
+		if sb.vdso.valid && time.Now().After(sb.vdso.next) {
+			sb.calibrate(t.cpu)
+		}
+		t.cpu.SetDirty(true, t.sregsDirty)
+		t.sregsDirty = false
+		if watchdog != nil {
+			watchdog.Reset(sb.cfg.Timeout)
+		}
+		ex, err := t.cpu.Run()
+		t.exits++
+		atomic.AddUint64(&sb.stats.Exits, 1)
+		if err != nil {
+			return err
+		}
+		switch ex.Kind {
+		case hv.ExitIO:
+			switch {
+			case ex.Port == amd64.PortSyscall:
+				t.syscall()
+			case ex.Port >= amd64.PortException && ex.Port < amd64.PortException+32:
+				t.exception(int(ex.Port - amd64.PortException))
+			default:
+				return fmt.Errorf("guest wrote unknown port %#x at %#x", ex.Port, t.regs.RIP)
+			}
+		case hv.ExitInterrupted:
+		default:
+			return fmt.Errorf("vCPU stopped: %v at rip %#x", ex, t.regs.RIP)
+		}
+	}
+}
+
+// exitThread releases the thread's resources; the last thread of a
+// process finishes the process.
+func (t *Thread) exitThread() {
+	p := t.proc
+	if t.clearTID != 0 && !p.exiting.Load() {
+		var z [4]byte
+		p.as.Write(t.clearTID, z[:])
+		t.sb.futexWake(p, t.clearTID, 1)
+	}
+	if t.cpu != nil {
+		t.cpu.Close()
+	}
+	t.sb.freeSlot(t.slot)
+	unix.Close(t.wakeFD)
+	if p.removeThread(t) {
+		p.finish()
+	}
+}
+
+// syscall serves one system call and returns to user mode.
+func (t *Thread) syscall() {
+	r := t.regs
+	nr := r.RAX
+	args := [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}
+	atomic.AddUint64(&t.sb.stats.Syscalls, 1)
+	// Return to the instruction after `syscall`, as sysretq would.
+	if amd64.ReturnFromSyscall(r, t.sregs) {
+		t.sregsDirty = true
+	}
+	var ret int64
+	var e *sysEntry
+	if nr < uint64(len(sysTable)) {
+		e = &sysTable[nr]
+	}
+	if e == nil || e.fn == nil {
+		name := ""
+		if e != nil {
+			name = e.name
+		}
+		t.sb.noteUnknown(nr, name)
+		ret = -ENOSYS
+	} else {
+		ret = t.call(e, &args)
+	}
+	if t.sb.cfg.Trace {
+		t.trace(nr, e, &args, ret)
+	}
+	if ret == justReturn {
+		return // rt_sigreturn and execve set every register themselves
+	}
+	if ret <= -ERESTARTSYS && ret >= -ERESTART_RESTARTBLOCK {
+		t.restart, t.restartNr = ret, nr
+		ret = -EINTR
+	}
+	r.RAX = uint64(ret)
+}
+
+// sysTable is the guest architecture's table, set at init: handlers that
+// start threads reach the dispatcher, which a static reference would make
+// an initialisation cycle.
+var sysTable []sysEntry
+
+func init() { sysTable = amd64Table[:] }
+
+// justReturn is a handler result that leaves the registers as set.
+const justReturn = 1 << 62
+
+// Restart codes of interrupted calls (never seen by the guest).
+const (
+	ERESTARTSYS           = 512
+	ERESTARTNOINTR        = 513
+	ERESTARTNOHAND        = 514
+	ERESTART_RESTARTBLOCK = 516
+)
+
+// call runs a handler; a handler that panics fails the call with EINVAL
+// and is logged, rather than taking the sandbox down.
+func (t *Thread) call(e *sysEntry, args *[6]uint64) (ret int64) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.sb.log.Error("system call handler panicked", "name", e.name, "panic", r, "stack", string(debug.Stack()))
+			ret = -EINVAL
+		}
+	}()
+	return e.fn(t, args)
+}
+
+func (t *Thread) trace(nr uint64, e *sysEntry, a *[6]uint64, ret int64) {
+	var b strings.Builder
+	name := fmt.Sprintf("syscall_%d", nr)
+	paths := uint8(0)
+	if e != nil {
+		name, paths = e.name, e.paths
+	}
+	fmt.Fprintf(&b, "[%d] %s(", t.tid, name)
+	for i := 0; i < 6; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if paths&(1<<i) != 0 && ret != justReturn {
+			if s, err := t.proc.as.ReadString(a[i], 256); err == nil {
+				fmt.Fprintf(&b, "%q", s)
+				continue
+			}
+		}
+		fmt.Fprintf(&b, "%#x", a[i])
+	}
+	switch {
+	case ret == justReturn:
+		b.WriteString(") = ?\n")
+	case ret <= -ERESTARTSYS && ret >= -ERESTART_RESTARTBLOCK:
+		fmt.Fprintf(&b, ") = ? (interrupted, restart code %d)\n", -ret)
+	case ret < 0 && ret > -4096:
+		fmt.Fprintf(&b, ") = -1 %s\n", unix.ErrnoName(unix.Errno(-ret)))
+	default:
+		fmt.Fprintf(&b, ") = %#x\n", ret)
+	}
+	t.sb.traceMu.Lock()
+	fmt.Fprint(t.sb.cfg.TraceOut, b.String())
+	t.sb.traceMu.Unlock()
+}
+
+// exception handles a CPU exception the stub reported for vector v.
+func (t *Thread) exception(v int) {
+	frame, ok := t.readFrame(v)
+	if !ok {
+		t.forceSignal(SIGSEGV, sigInfo{signo: SIGSEGV, code: siKernel})
+		return
+	}
+	atomic.AddUint64(&t.sb.stats.Faults, 1)
+	// Put the interrupted user state back; a signal frame saves it.
+	t.regs.RIP = frame[1]
+	t.regs.RFLAGS = frame[3]
+	t.regs.RSP = frame[4]
+	if amd64.SetUserMode(t.sregs) {
+		t.sregsDirty = true
+	}
+	info := sigInfo{code: siKernel}
+	switch v {
+	case 14: // #PF
+		addr, errc := t.sregs.CR2, frame[0]
+		if errc&4 != 0 && t.proc.as.Fault(addr, errc&2 != 0, errc&16 != 0) {
+			return
+		}
+		info = sigInfo{signo: SIGSEGV, code: segvMaperr, addr: addr}
+		if t.proc.as.Find(addr) != nil {
+			info.code = segvAccerr
+		}
+	case 0: // #DE
+		info = sigInfo{signo: SIGFPE, code: 1 /* FPE_INTDIV */, addr: frame[1]}
+	case 16, 19: // #MF, #XM
+		info = sigInfo{signo: SIGFPE, code: siKernel, addr: frame[1]}
+	case 1, 3: // #DB, #BP
+		info = sigInfo{signo: SIGTRAP, code: siKernel}
+	case 6: // #UD
+		info = sigInfo{signo: SIGILL, code: 2 /* ILL_ILLOPN */, addr: frame[1]}
+	case 17: // #AC
+		info = sigInfo{signo: SIGBUS, code: 1 /* BUS_ADRALN */}
+	default: // #GP and the rest
+		info = sigInfo{signo: SIGSEGV, code: siKernel}
+	}
+	if t.sb.cfg.Trace {
+		t.sb.traceMu.Lock()
+		fmt.Fprintf(t.sb.cfg.TraceOut, "[%d] exception %d at rip %#x (cr2 %#x): signal %d\n", t.tid, v, frame[1], t.sregs.CR2, info.signo)
+		t.sb.traceMu.Unlock()
+	}
+	t.forceSignal(int(info.signo), info)
+}
+
+// readFrame reads the exception frame; frame[0] is the error code (0 when
+// the vector has none), then RIP, CS, RFLAGS, RSP, SS.
+func (t *Thread) readFrame(v int) (frame [6]uint64, ok bool) {
+	base := amd64.CPUAreaVAOf(t.slot)
+	sp := t.regs.RSP
+	n := 5
+	if amd64.HasErrorCode(v) {
+		n = 6
+	}
+	if sp < base || sp+uint64(n*8) > base+amd64.CPUAreaSize {
+		return frame, false
+	}
+	pa, err := t.sb.kernelPA(base)
+	if err != nil {
+		return frame, false
+	}
+	mem := t.sb.phys.Bytes(pa+(sp-base), uint64(n*8))
+	off := 0
+	if n == 5 {
+		off = 1
+	}
+	for i := 0; i < n; i++ {
+		frame[off+i] = binary.LittleEndian.Uint64(mem[i*8:])
+	}
+	return frame, true
+}
