@@ -39,8 +39,15 @@ test: setup all
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz-short
 
-bench bench-quick:
-	@echo "bench: see issue 7" && false
+# bench measures elfuse beside native, runc, runsc and qemu-user (BENCHMARKS.md);
+# bench-quick is a representative subset in under 3 minutes.
+bench: all
+	./scripts/bench-setup.sh
+	$(GO) run ./bench/cmd/elfuse-bench -elfuse $(BUILD)/elfuse -md BENCHMARKS.md
+
+bench-quick: all
+	./scripts/bench-setup.sh
+	$(GO) run ./bench/cmd/elfuse-bench -elfuse $(BUILD)/elfuse -quick
 
 clean:
 	rm -rf $(BUILD)

@@ -13,6 +13,32 @@ type fdEntry struct {
 	host    int
 	cloexec bool
 	path    string // guest path it was opened by, for /proc and traces
+	kind    fdKind // whether reads and writes may block
+}
+
+// fdKind says whether I/O on an fd can block (pipes, sockets, ttys) and so
+// must wait where a signal can interrupt it.
+type fdKind uint8
+
+const (
+	kindUnknown fdKind = iota
+	kindFile           // regular files and directories never block
+	kindStream
+)
+
+// mayBlock reports whether I/O on e can block.
+func (e *fdEntry) mayBlock() bool {
+	if e.kind == kindUnknown {
+		var st unix.Stat_t
+		e.kind = kindFile
+		if unix.Fstat(e.host, &st) == nil {
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFCHR:
+				e.kind = kindStream
+			}
+		}
+	}
+	return e.kind == kindStream
 }
 
 // fdTable is a process's file descriptor table.

@@ -45,9 +45,6 @@ func (t *Thread) openat(dirfd uint64, pathVA uint64, flags, mode uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	if hp == "/proc/self/exe" || hp == "/proc/1/exe" {
-		hp = t.proc.exePath
-	}
 	hfd, err := unix.Openat(d, hp, decodeOpenFlags(int(flags))|unix.O_CLOEXEC, uint32(mode)&^t.proc.fs.umask&0o7777)
 	if err != nil {
 		return errno(err)
@@ -204,7 +201,7 @@ func sysRead(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	return readv(f.host, bufs, 0, false)
+	return t.streamIO(f, pollIn, func() int64 { return readv(f.host, bufs, 0, false) })
 }
 
 func sysWrite(t *Thread, a *[6]uint64) int64 {
@@ -216,8 +213,52 @@ func sysWrite(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	return writev(f.host, bufs, 0, false)
+	return t.streamIO(f, pollOut, func() int64 { return writev(f.host, bufs, 0, false) })
 }
+
+// streamIO runs op on f, first waiting (interruptibly) until f is ready
+// when f is a pipe, socket or terminal in blocking mode. A write that
+// meets a broken pipe raises SIGPIPE, as on Linux.
+func (t *Thread) streamIO(f *fdEntry, events int16, op func() int64) int64 {
+	if f.mayBlock() {
+		if fl, err := unix.FcntlInt(uintptr(f.host), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK == 0 {
+			if e := t.waitFD(f.host, events); e != 0 {
+				return e
+			}
+		}
+	}
+	ret := op()
+	if ret == -EPIPE && events == pollOut {
+		t.sb.mu.Lock()
+		t.sb.sendLocked(t.proc, t, SIGPIPE, sigInfo{code: siUser, pid: int32(t.proc.pid), uid: int32(t.proc.cred.uid)})
+		t.sb.mu.Unlock()
+	}
+	return ret
+}
+
+// waitFD waits until host fd is ready for events, or until a signal is to
+// be acted on (-ERESTARTSYS).
+func (t *Thread) waitFD(fd int, events int16) int64 {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}, {Fd: int32(t.wakeFD), Events: pollIn}}
+	for {
+		pfd[0].Revents, pfd[1].Revents = 0, 0
+		_, err := unix.Ppoll(pfd, nil, nil)
+		if err != nil && err != unix.EINTR {
+			return errno(err)
+		}
+		if pfd[1].Revents != 0 {
+			t.drainWake()
+			if t.interrupted() {
+				return -ERESTARTSYS
+			}
+		}
+		if pfd[0].Revents != 0 {
+			return 0
+		}
+	}
+}
+
+const EPIPE = 32
 
 func sysPread64(t *Thread, a *[6]uint64) int64 {
 	f, e := t.fd(a[0])
@@ -258,7 +299,7 @@ func sysReadv(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	return readv(f.host, bufs, 0, false)
+	return t.streamIO(f, pollIn, func() int64 { return readv(f.host, bufs, 0, false) })
 }
 
 func sysWritev(t *Thread, a *[6]uint64) int64 {
@@ -270,7 +311,7 @@ func sysWritev(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	return writev(f.host, bufs, 0, false)
+	return t.streamIO(f, pollOut, func() int64 { return writev(f.host, bufs, 0, false) })
 }
 
 func sysPreadv(t *Thread, a *[6]uint64) int64 {
@@ -513,7 +554,7 @@ func (t *Thread) readlinkat(dirfd, pathVA, buf, size uint64) int64 {
 		return e
 	}
 	var target string
-	if p == "/proc/self/exe" || p == "/proc/1/exe" {
+	if p == "/proc/self/exe" || p == "/proc/thread-self/exe" || p == "/proc/"+itoa(t.proc.pid)+"/exe" {
 		target = t.proc.exePath
 	} else {
 		d, hp, e := t.hostAt(dirfd, p)

@@ -44,6 +44,8 @@ func (t *Thread) pollHost(fds []int32, events []int16, timeout time.Duration) ([
 		}
 	}
 	deadline := time.Now().Add(timeout)
+	// The thread's wake-up fd rides along so a signal ends the wait.
+	pfds = append(pfds, unix.PollFd{Fd: int32(t.wakeFD), Events: pollIn})
 	for {
 		var ts *unix.Timespec
 		if timeout >= 0 {
@@ -54,15 +56,27 @@ func (t *Thread) pollHost(fds []int32, events []int16, timeout time.Duration) ([
 			tt := unix.NsecToTimespec(d.Nanoseconds())
 			ts = &tt
 		}
-		_, err := unix.Ppoll(pfds, ts, nil)
+		n, err := unix.Ppoll(pfds, ts, nil)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return nil, errno(err)
 		}
+		if w := &pfds[len(pfds)-1]; w.Revents != 0 {
+			t.drainWake()
+			w.Revents = 0
+			n--
+			if n == 0 {
+				if t.interrupted() {
+					return nil, -ERESTARTNOHAND
+				}
+				continue
+			}
+		}
 		break
 	}
+	pfds = pfds[:len(pfds)-1]
 	for i := range pfds {
 		if pfds[i].Fd >= 0 {
 			rev[i] = pfds[i].Revents

@@ -132,6 +132,9 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 		procs: map[int]*Process{}, tids: map[int]*Thread{}, events: make(chan struct{}), done: make(chan struct{})}
 	// The guest's umask is applied by elfuse; the host's must not add to it.
 	unix.Umask(0)
+	// A broken pipe is the guest's SIGPIPE, raised by elfuse; elfuse itself
+	// only sees EPIPE.
+	signal.Ignore(unix.SIGPIPE)
 	sb.res = NewResolver(cfg.Sysroot)
 	var err error
 	if cfg.Cwd == "" {

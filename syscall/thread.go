@@ -229,11 +229,19 @@ func (t *Thread) syscall() {
 		}
 		t.sb.noteUnknown(nr, name)
 		ret = -ENOSYS
+		if t.sb.cfg.Trace {
+			t.trace(nr, e, t.traceArgs(e, &args), ret)
+		}
 	} else {
+		var argText string
+		if t.sb.cfg.Trace {
+			// Before the call: execve replaces the memory the arguments are in.
+			argText = t.traceArgs(e, &args)
+		}
 		ret = t.call(e, &args)
-	}
-	if t.sb.cfg.Trace {
-		t.trace(nr, e, &args, ret)
+		if t.sb.cfg.Trace {
+			t.trace(nr, e, argText, ret)
+		}
 	}
 	if ret == justReturn {
 		return // rt_sigreturn and execve set every register themselves
@@ -275,19 +283,18 @@ func (t *Thread) call(e *sysEntry, args *[6]uint64) (ret int64) {
 	return e.fn(t, args)
 }
 
-func (t *Thread) trace(nr uint64, e *sysEntry, a *[6]uint64, ret int64) {
+// traceArgs renders a call's arguments, paths as strings.
+func (t *Thread) traceArgs(e *sysEntry, a *[6]uint64) string {
 	var b strings.Builder
-	name := fmt.Sprintf("syscall_%d", nr)
 	paths := uint8(0)
 	if e != nil {
-		name, paths = e.name, e.paths
+		paths = e.paths
 	}
-	fmt.Fprintf(&b, "[%d] %s(", t.tid, name)
 	for i := 0; i < 6; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		if paths&(1<<i) != 0 && ret != justReturn {
+		if paths&(1<<i) != 0 {
 			if s, err := t.proc.as.ReadString(a[i], 256); err == nil {
 				fmt.Fprintf(&b, "%q", s)
 				continue
@@ -295,6 +302,16 @@ func (t *Thread) trace(nr uint64, e *sysEntry, a *[6]uint64, ret int64) {
 		}
 		fmt.Fprintf(&b, "%#x", a[i])
 	}
+	return b.String()
+}
+
+func (t *Thread) trace(nr uint64, e *sysEntry, args string, ret int64) {
+	var b strings.Builder
+	name := fmt.Sprintf("syscall_%d", nr)
+	if e != nil {
+		name = e.name
+	}
+	fmt.Fprintf(&b, "[%d] %s(%s", t.tid, name, args)
 	switch {
 	case ret == justReturn:
 		b.WriteString(") = ?\n")

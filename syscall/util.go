@@ -58,6 +58,10 @@ func (t *Thread) pathArg(va uint64) (string, int64) {
 
 // hostAt turns a guest (dirfd, path) pair into a host one.
 func (t *Thread) hostAt(dirfd uint64, p string) (int, string, int64) {
+	if p == "/proc/self/exe" || p == "/proc/thread-self/exe" || p == "/proc/"+itoa(t.proc.pid)+"/exe" {
+		// The host's /proc/self is elfuse: give the guest its own program.
+		return unix.AT_FDCWD, t.proc.exePath, 0
+	}
 	if path.IsAbs(p) || int32(dirfd) == atFDCWD {
 		hp, err := t.sb.res.Resolve(t.proc.fs.cwd, p, true)
 		if err != nil {

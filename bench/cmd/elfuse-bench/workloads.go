@@ -1,0 +1,220 @@
+//go:build linux
+
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strconv"
+)
+
+// elfuseHas lists the capabilities elfuse has today. A workload that needs a capability missing here
+// gets an "n/a" row for the elfuse runner instead of being run. This is the one place to flip when
+// processes or threads land.
+var elfuseHas = map[string]bool{
+	"processes": false,
+	"threads":   false,
+}
+
+// Workload is one benchmark program and how to run and check it.
+type Workload struct {
+	// Name is the row label and the C source's base name (bench/workloads/<Name>.c).
+	Name string
+	// Desc says in a few words what one run does.
+	Desc string
+	// Args are the program's arguments for the full and the quick bench.
+	Args, QuickArgs []string
+	// Repeat is how many launches one measured repetition makes; the time reported is per launch.
+	// Zero means one.
+	Repeat int
+	// OpsArg is the index in Args of the iteration count whose per-iteration time is reported in
+	// the "per op" column, or -1 when the workload has no such loop.
+	OpsArg int
+	// OpLabel names one iteration in the "per op" column (for example "1 syscall").
+	OpLabel string
+	// Needs lists capabilities (keys of elfuseHas) the elfuse runner must have to run it.
+	Needs []string
+	// Quick marks the workload as part of `make bench-quick`.
+	Quick bool
+	// Expect returns the exact stdout a correct run prints, given the arguments and the path of the
+	// workload binary on the host.
+	Expect func(args []string, bin string) (string, error)
+}
+
+// workloads is the bench's list, in the order the table shows it.
+var workloads = []Workload{
+	{
+		Name: "true", Desc: "startup of a static true", Repeat: 10, OpsArg: -1, Quick: true,
+		Expect: func([]string, string) (string, error) { return "", nil },
+	},
+	{
+		Name: "getppid", Desc: "getppid loop", Args: []string{"100000"}, QuickArgs: []string{"20000"},
+		OpsArg: 0, OpLabel: "1 syscall", Quick: true,
+		Expect: func(a []string, _ string) (string, error) {
+			return fmt.Sprintf("getppid %s same=%s\n", a[0], a[0]), nil
+		},
+	},
+	{
+		Name: "rw1", Desc: "dd bs=1: 1-byte read+write loop", Args: []string{"50000"}, QuickArgs: []string{"5000"},
+		OpsArg: 0, OpLabel: "2 syscalls",
+		Expect: func(a []string, _ string) (string, error) {
+			return fmt.Sprintf("rw1 %s copied=%s nonzero=0\n", a[0], a[0]), nil
+		},
+	},
+	{
+		Name: "stat", Desc: "stat loop", Args: []string{"50000"}, QuickArgs: []string{"5000"},
+		OpsArg: 0, OpLabel: "1 syscall", Quick: true,
+		Expect: func(a []string, bin string) (string, error) {
+			fi, err := os.Stat(bin)
+			if err != nil {
+				return "", fmt.Errorf("stat workload binary: %w", err)
+			}
+			return fmt.Sprintf("stat %s size=%d same=%s\n", a[0], fi.Size(), a[0]), nil
+		},
+	},
+	{
+		Name: "openread", Desc: "open+read+close loop", Args: []string{"20000"}, QuickArgs: []string{"2000"},
+		OpsArg: 0, OpLabel: "3 syscalls", Quick: true,
+		Expect: func(a []string, _ string) (string, error) {
+			return fmt.Sprintf("openread %s elf=%s\n", a[0], a[0]), nil
+		},
+	},
+	{
+		Name: "clock", Desc: "clock_gettime loop (vDSO)", Args: []string{"300000"}, QuickArgs: []string{"100000"},
+		OpsArg: 0, OpLabel: "1 call", Quick: true,
+		Expect: func(a []string, _ string) (string, error) {
+			return fmt.Sprintf("clock %s backwards=0\n", a[0]), nil
+		},
+	},
+	{
+		Name: "sha256", Desc: "sha256 of N MiB (CPU-bound)", Args: []string{"256"}, QuickArgs: []string{"32"},
+		OpsArg: -1, Quick: true,
+		Expect: func(a []string, _ string) (string, error) {
+			mib, err := strconv.Atoi(a[0])
+			if err != nil {
+				return "", fmt.Errorf("sha256 size %q: %w", a[0], err)
+			}
+			return fmt.Sprintf("sha256 %d %s\n", mib, sha256Pattern(mib)), nil
+		},
+	},
+	{
+		Name: "touchmem", Desc: "touch every page of N MiB fresh memory", Args: []string{"1024"}, QuickArgs: []string{"64"},
+		OpsArg: -1, Quick: true,
+		Expect: func(a []string, _ string) (string, error) {
+			mib, err := strconv.Atoi(a[0])
+			if err != nil {
+				return "", fmt.Errorf("touchmem size %q: %w", a[0], err)
+			}
+			pages := mib << 8
+			var sum uint64
+			for i := 0; i < pages; i++ {
+				sum += uint64(i & 0xff)
+			}
+			return fmt.Sprintf("touchmem %d pages=%d sum=%d\n", mib, pages, sum), nil
+		},
+	},
+	{
+		Name: "forkexit", Desc: "fork+exit+wait loop", Args: []string{"1000"}, QuickArgs: []string{"100"},
+		OpsArg: 0, OpLabel: "1 fork", Needs: []string{"processes"},
+		Expect: func(a []string, _ string) (string, error) {
+			return fmt.Sprintf("forkexit %s ok=%s\n", a[0], a[0]), nil
+		},
+	},
+	{
+		Name: "forkexec", Desc: "fork+exec+wait loop", Args: []string{"300"}, QuickArgs: []string{"30"},
+		OpsArg: 0, OpLabel: "1 fork+exec", Needs: []string{"processes"},
+		Expect: func(a []string, _ string) (string, error) {
+			return fmt.Sprintf("forkexec %s ok=%s\n", a[0], a[0]), nil
+		},
+	},
+	{
+		Name: "pipe", Desc: "pipe throughput, N MiB", Args: []string{"256"}, QuickArgs: []string{"32"},
+		OpsArg: -1, Needs: []string{"processes"},
+		Expect: func(a []string, _ string) (string, error) {
+			mib, err := strconv.ParseUint(a[0], 10, 64)
+			if err != nil {
+				return "", fmt.Errorf("pipe size %q: %w", a[0], err)
+			}
+			// Every 64 KiB chunk holds each byte value 256 times: its sum is 256*(0+...+255).
+			chunks := mib * 16
+			return fmt.Sprintf("pipe %d bytes=%d sum=%d\n", mib, mib<<20, chunks*256*255*256/2), nil
+		},
+	},
+	{
+		Name: "thread", Desc: "pthread create+join loop", Args: []string{"2000"}, QuickArgs: []string{"200"},
+		OpsArg: 0, OpLabel: "1 thread", Needs: []string{"threads"},
+		Expect: func(a []string, _ string) (string, error) {
+			n, err := strconv.ParseUint(a[0], 10, 64)
+			if err != nil {
+				return "", fmt.Errorf("thread count %q: %w", a[0], err)
+			}
+			return fmt.Sprintf("thread %d sum=%d\n", n, n*(n+1)/2), nil
+		},
+	},
+	{
+		Name: "futex", Desc: "futex ping-pong between 2 threads", Args: []string{"20000"}, QuickArgs: []string{"2000"},
+		OpsArg: 0, OpLabel: "1 round trip", Needs: []string{"threads"},
+		Expect: func(a []string, _ string) (string, error) {
+			return fmt.Sprintf("futex %s handed=%s\n", a[0], a[0]), nil
+		},
+	},
+}
+
+// sha256Pattern returns the hex SHA-256 of mib MiB made of the 1 MiB block that sha256.c hashes
+// (byte i is i*31+7 mod 256), repeated.
+func sha256Pattern(mib int) string {
+	block := make([]byte, 1<<20)
+	for i := range block {
+		block[i] = byte(i*31 + 7)
+	}
+	h := sha256.New()
+	for range mib {
+		h.Write(block)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// args returns the workload's arguments for the chosen bench size.
+func (w *Workload) args(quick bool) []string {
+	if quick && w.QuickArgs != nil {
+		return w.QuickArgs
+	}
+	return w.Args
+}
+
+// repeat returns the number of launches per measured repetition.
+func (w *Workload) repeat(quick bool) int {
+	n := max(w.Repeat, 1)
+	if quick && n > 3 {
+		n = 3
+	}
+	return n
+}
+
+// ops returns the loop's iteration count, or 0 when the workload has none.
+func (w *Workload) ops(quick bool) int {
+	if w.OpsArg < 0 {
+		return 0
+	}
+	a := w.args(quick)
+	if w.OpsArg >= len(a) {
+		return 0
+	}
+	n, err := strconv.Atoi(a[w.OpsArg])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// elfuseMissing returns the first capability the workload needs that elfuse does not have yet.
+func (w *Workload) elfuseMissing() string {
+	for _, n := range w.Needs {
+		if !elfuseHas[n] {
+			return n
+		}
+	}
+	return ""
+}
