@@ -28,7 +28,7 @@ func (as *AddressSpace) page(va uint64, write bool) ([]byte, error) {
 			end := (va | (PageSize - 1)) + 1
 			return as.phys.mem[pa : pa+(end-va)], nil
 		}
-		if !as.Fault(va, write, false) {
+		if !as.faultL(va, write, false) {
 			return nil, ErrFault
 		}
 	}
@@ -36,7 +36,7 @@ func (as *AddressSpace) page(va uint64, write bool) ([]byte, error) {
 }
 
 // Read copies guest memory at va into buf.
-func (as *AddressSpace) Read(va uint64, buf []byte) error {
+func (as *AddressSpace) readL(va uint64, buf []byte) error {
 	for len(buf) > 0 {
 		p, err := as.page(va, false)
 		if err != nil {
@@ -50,7 +50,7 @@ func (as *AddressSpace) Read(va uint64, buf []byte) error {
 }
 
 // Write copies buf into guest memory at va.
-func (as *AddressSpace) Write(va uint64, buf []byte) error {
+func (as *AddressSpace) writeL(va uint64, buf []byte) error {
 	for len(buf) > 0 {
 		p, err := as.page(va, true)
 		if err != nil {
@@ -64,7 +64,7 @@ func (as *AddressSpace) Write(va uint64, buf []byte) error {
 }
 
 // Zero clears n bytes of guest memory at va.
-func (as *AddressSpace) Zero(va, n uint64) error {
+func (as *AddressSpace) zeroL(va, n uint64) error {
 	for n > 0 {
 		p, err := as.page(va, true)
 		if err != nil {
@@ -82,7 +82,7 @@ func (as *AddressSpace) Zero(va, n uint64) error {
 
 // Slices returns host memory covering guest [va, va+n) as one slice per
 // page run, for vectored host I/O straight into guest memory.
-func (as *AddressSpace) Slices(va, n uint64, write bool, out [][]byte) ([][]byte, error) {
+func (as *AddressSpace) slicesL(va, n uint64, write bool, out [][]byte) ([][]byte, error) {
 	for n > 0 {
 		p, err := as.page(va, write)
 		if err != nil {
@@ -99,7 +99,7 @@ func (as *AddressSpace) Slices(va, n uint64, write bool, out [][]byte) ([][]byte
 }
 
 // ReadString reads a NUL-terminated string of at most max bytes.
-func (as *AddressSpace) ReadString(va uint64, max int) (string, error) {
+func (as *AddressSpace) readStringL(va uint64, max int) (string, error) {
 	var b []byte
 	for len(b) < max {
 		p, err := as.page(va, false)
@@ -121,9 +121,9 @@ func (as *AddressSpace) ReadString(va uint64, max int) (string, error) {
 }
 
 // ReadU64 reads a little-endian 64-bit word.
-func (as *AddressSpace) ReadU64(va uint64) (uint64, error) {
+func (as *AddressSpace) readU64L(va uint64) (uint64, error) {
 	var b [8]byte
-	if err := as.Read(va, b[:]); err != nil {
+	if err := as.readL(va, b[:]); err != nil {
 		return 0, err
 	}
 	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
@@ -131,18 +131,18 @@ func (as *AddressSpace) ReadU64(va uint64) (uint64, error) {
 }
 
 // WriteU64 writes a little-endian 64-bit word.
-func (as *AddressSpace) WriteU64(va, v uint64) error {
+func (as *AddressSpace) writeU64L(va, v uint64) error {
 	b := [8]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24), byte(v >> 32), byte(v >> 40), byte(v >> 48), byte(v >> 56)}
-	return as.Write(va, b[:])
+	return as.writeL(va, b[:])
 }
 
 // Poke writes buf at va with the kernel's rights: the pages must be mapped
 // but need not be writable by the guest (used to build process images).
-func (as *AddressSpace) Poke(va uint64, buf []byte) error {
+func (as *AddressSpace) pokeL(va uint64, buf []byte) error {
 	for len(buf) > 0 {
 		e, l := as.pt.lookup(va)
 		if l == 0 {
-			if !as.Fault(va, false, false) {
+			if !as.faultL(va, false, false) {
 				return ErrFault
 			}
 			continue
@@ -162,7 +162,7 @@ func (as *AddressSpace) Poke(va uint64, buf []byte) error {
 }
 
 // WriteU32 writes a little-endian 32-bit word.
-func (as *AddressSpace) WriteU32(va uint64, v uint32) error {
+func (as *AddressSpace) writeU32L(va uint64, v uint32) error {
 	b := [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
-	return as.Write(va, b[:])
+	return as.writeL(va, b[:])
 }

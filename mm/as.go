@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/elfuse/elfuse/arch/amd64"
 )
@@ -105,6 +106,7 @@ func (t *pageTables) setIn(p *Phys, table uint64, i int, v uint64) {
 // AddressSpace is the memory of one guest process: its page tables and
 // VMAs.
 type AddressSpace struct {
+	mu     sync.Mutex
 	phys   *Phys
 	kernel *Kernel
 	pt     pageTables
@@ -130,24 +132,24 @@ func NewAddressSpace(phys *Phys, k *Kernel) (*AddressSpace, error) {
 
 // Commit is called before the guest runs on this address space: it
 // returns the page-table root and whether it changed since the last call.
-func (as *AddressSpace) Commit() (root uint64, changed bool) { return as.pt.commit() }
+func (as *AddressSpace) commitL() (root uint64, changed bool) { return as.pt.commit() }
 
 // Root is the current page-table root.
-func (as *AddressSpace) Root() uint64 { return as.pt.root }
+func (as *AddressSpace) rootL() uint64 { return as.pt.root }
 
 // Release frees every mapping and page table.
-func (as *AddressSpace) Release() {
-	as.Unmap(0, UserLimit)
+func (as *AddressSpace) releaseL() {
+	as.unmapL(0, UserLimit)
 	as.pt.commit()
 	as.pt.freeTree(as.pt.root, 4, map[int]bool{amd64.KernelPML4: true})
 	as.vmas = nil
 }
 
 // VMAs returns the mappings in address order (read-only view).
-func (as *AddressSpace) VMAs() []*VMA { return as.vmas }
+func (as *AddressSpace) vMAsL() []*VMA { return as.vmas }
 
 // Find returns the VMA containing va, or nil.
-func (as *AddressSpace) Find(va uint64) *VMA {
+func (as *AddressSpace) findL(va uint64) *VMA {
 	i := sort.Search(len(as.vmas), func(i int) bool { return as.vmas[i].End > va })
 	if i < len(as.vmas) && as.vmas[i].Start <= va {
 		return as.vmas[i]
@@ -157,7 +159,7 @@ func (as *AddressSpace) Find(va uint64) *VMA {
 
 // FreeRange finds a free, page-aligned range of length bytes: at hint if it
 // is free, otherwise the highest gap below MmapTop.
-func (as *AddressSpace) FreeRange(hint, length uint64) (uint64, bool) {
+func (as *AddressSpace) freeRangeL(hint, length uint64) (uint64, bool) {
 	if hint != 0 && hint >= UserMin && hint+length <= UserLimit && hint+length > hint && as.isFree(hint, hint+length) {
 		return hint, true
 	}
@@ -195,11 +197,11 @@ const lazyThreshold = 8 << 30
 // Map creates a mapping at [v.Start, v.End), replacing what was there.
 // Frames are allocated and entries filled now unless v.Lazy; file pages are
 // read in at once.
-func (as *AddressSpace) Map(v VMA) error {
+func (as *AddressSpace) mapL(v VMA) error {
 	if v.Start%PageSize != 0 || v.End%PageSize != 0 || v.End <= v.Start || v.End > UserLimit {
 		return fmt.Errorf("mm: bad range %#x-%#x", v.Start, v.End)
 	}
-	as.Unmap(v.Start, v.End)
+	as.unmapL(v.Start, v.End)
 	if v.End-v.Start > lazyThreshold {
 		v.Lazy = true
 	}
@@ -345,7 +347,7 @@ func mergeable(a, b *VMA) bool {
 
 // split cuts VMAs so that none crosses addr.
 func (as *AddressSpace) split(addr uint64) {
-	v := as.Find(addr)
+	v := as.findL(addr)
 	if v == nil || v.Start == addr {
 		return
 	}
@@ -359,7 +361,7 @@ func (as *AddressSpace) split(addr uint64) {
 }
 
 // Unmap removes mappings in [start, end) and frees their frames.
-func (as *AddressSpace) Unmap(start, end uint64) {
+func (as *AddressSpace) unmapL(start, end uint64) {
 	as.split(start)
 	as.split(end)
 	kept := as.vmas[:0]
@@ -422,7 +424,7 @@ func nextBoundary(va uint64, level int) uint64 {
 }
 
 // Protect changes the rights of [start, end), which must be mapped.
-func (as *AddressSpace) Protect(start, end uint64, prot Prot) error {
+func (as *AddressSpace) protectL(start, end uint64, prot Prot) error {
 	if !as.covered(start, end) {
 		return fmt.Errorf("mm: %#x-%#x not mapped", start, end)
 	}
@@ -491,16 +493,16 @@ func (as *AddressSpace) Protect(start, end uint64, prot Prot) error {
 }
 
 // Covered reports whether every page of [start, end) is mapped.
-func (as *AddressSpace) Covered(start, end uint64) bool { return as.covered(start, end) }
+func (as *AddressSpace) coveredL(start, end uint64) bool { return as.covered(start, end) }
 
 // Resident reports whether the page at va has a frame.
-func (as *AddressSpace) Resident(va uint64) bool {
+func (as *AddressSpace) residentL(va uint64) bool {
 	_, l := as.pt.lookup(va)
 	return l != 0
 }
 
 // Mapped is the total size of the mappings.
-func (as *AddressSpace) Mapped() uint64 {
+func (as *AddressSpace) mappedL() uint64 {
 	var n uint64
 	for _, v := range as.vmas {
 		n += v.End - v.Start
@@ -518,7 +520,7 @@ func cowFlags(flags, cow uint64) uint64 {
 
 func (as *AddressSpace) covered(start, end uint64) bool {
 	for va := start; va < end; {
-		v := as.Find(va)
+		v := as.findL(va)
 		if v == nil {
 			return false
 		}
@@ -529,8 +531,8 @@ func (as *AddressSpace) covered(start, end uint64) bool {
 
 // Fault resolves a fault at va for a lazy mapping or a PROT_NONE-kept frame.
 // It returns false when the access is not allowed (a SIGSEGV).
-func (as *AddressSpace) Fault(va uint64, write, exec bool) bool {
-	v := as.Find(va)
+func (as *AddressSpace) faultL(va uint64, write, exec bool) bool {
+	v := as.findL(va)
 	if v == nil {
 		return false
 	}
@@ -573,9 +575,9 @@ func (k *Kernel) Lookup(va uint64) (uint64, error) {
 
 // Discard drops the contents of [start, end) (MADV_DONTNEED): private pages
 // read as zero, or as the file, afterwards.
-func (as *AddressSpace) Discard(start, end uint64) error {
+func (as *AddressSpace) discardL(start, end uint64) error {
 	for va := start; va < end; {
-		v := as.Find(va)
+		v := as.findL(va)
 		if v == nil {
 			if next := as.nextVMA(va); next != nil && next.Start < end {
 				va = next.Start
@@ -605,8 +607,8 @@ func (as *AddressSpace) nextVMA(va uint64) *VMA {
 
 // MapFrame maps the existing 4 KiB frame pa at va, taking a reference (the
 // vDSO and its data page are one frame shared by every process).
-func (as *AddressSpace) MapFrame(va, pa uint64, prot Prot, name string) error {
-	as.Unmap(va, va+PageSize)
+func (as *AddressSpace) mapFrameL(va, pa uint64, prot Prot, name string) error {
+	as.unmapL(va, va+PageSize)
 	as.insert(&VMA{Start: va, End: va + PageSize, Prot: prot, Name: name})
 	as.phys.Ref(pa)
 	return as.pt.set(va, 1, pa|leafFlags(prot))

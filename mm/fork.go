@@ -10,7 +10,7 @@ import (
 // page is copied here: both processes get fresh page tables (the parent's
 // old ones are retired, as every change that takes rights away does) whose
 // entries reference the same frames.
-func (as *AddressSpace) Fork() (*AddressSpace, error) {
+func (as *AddressSpace) forkL() (*AddressSpace, error) {
 	child, err := NewAddressSpace(as.phys, as.kernel)
 	if err != nil {
 		return nil, err
@@ -79,7 +79,7 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 		if frame == 0 {
 			continue
 		}
-		if v := as.Find(va); v != nil && !v.Shared && (e&amd64.PTEWrite != 0 || e&amd64.PTECow != 0 || !present(e)) {
+		if v := as.findL(va); v != nil && !v.Shared && (e&amd64.PTEWrite != 0 || e&amd64.PTECow != 0 || !present(e)) {
 			e = e&^amd64.PTEWrite | amd64.PTECow
 		}
 		if level == 2 {

@@ -8,7 +8,7 @@ import (
 
 // SetBrk moves the program break; it returns the new break, or the old one
 // when the request cannot be met (as Linux does).
-func (as *AddressSpace) SetBrk(newBrk uint64) uint64 {
+func (as *AddressSpace) setBrkL(newBrk uint64) uint64 {
 	if newBrk < as.BrkStart {
 		return as.Brk
 	}
@@ -19,18 +19,18 @@ func (as *AddressSpace) SetBrk(newBrk uint64) uint64 {
 		if !as.isFree(oldEnd, newEnd) {
 			return as.Brk
 		}
-		if v := as.Find(oldEnd - 1); v != nil && v.Name == "[heap]" && v.End == oldEnd {
+		if v := as.findL(oldEnd - 1); v != nil && v.Name == "[heap]" && v.End == oldEnd {
 			v.End = newEnd
 			if err := as.populate(v, oldEnd, newEnd); err != nil {
 				v.End = oldEnd
 				as.clearRange(oldEnd, newEnd)
 				return as.Brk
 			}
-		} else if err := as.Map(VMA{Start: oldEnd, End: newEnd, Prot: ProtRead | ProtWrite, Name: "[heap]"}); err != nil {
+		} else if err := as.mapL(VMA{Start: oldEnd, End: newEnd, Prot: ProtRead | ProtWrite, Name: "[heap]"}); err != nil {
 			return as.Brk
 		}
 	case newEnd < oldEnd:
-		as.Unmap(newEnd, oldEnd)
+		as.unmapL(newEnd, oldEnd)
 	}
 	as.Brk = newBrk
 	return newBrk
@@ -41,14 +41,14 @@ func pageUp(v uint64) uint64 { return (v + PageSize - 1) &^ (PageSize - 1) }
 // Remap implements mremap: resize the mapping at old (oldLen bytes) to
 // newLen, in place if it can, else moved to dst (when fixed) or to a free
 // range (when mayMove). It returns the new address.
-func (as *AddressSpace) Remap(old, oldLen, newLen uint64, mayMove, fixed bool, dst uint64) (uint64, error) {
-	v := as.Find(old)
+func (as *AddressSpace) remapL(old, oldLen, newLen uint64, mayMove, fixed bool, dst uint64) (uint64, error) {
+	v := as.findL(old)
 	if v == nil || old+oldLen > v.End {
 		return 0, fmt.Errorf("mm: mremap of unmapped %#x: %w", old, ErrFault)
 	}
 	defer as.merge()
 	if !fixed && newLen <= oldLen {
-		as.Unmap(old+newLen, old+oldLen)
+		as.unmapL(old+newLen, old+oldLen)
 		return old, nil
 	}
 	if !fixed && old+oldLen == v.End && as.isFree(v.End, old+newLen) && old+newLen <= UserLimit {
@@ -65,17 +65,17 @@ func (as *AddressSpace) Remap(old, oldLen, newLen uint64, mayMove, fixed bool, d
 	if !fixed {
 		var ok bool
 		// Keep the offset within a 2 MiB page so huge entries can move whole.
-		dst, ok = as.FreeRange(0, newLen+2*HugeSize)
+		dst, ok = as.freeRangeL(0, newLen+2*HugeSize)
 		if !ok {
 			return 0, ErrNoMemory
 		}
 		dst = (dst+HugeSize-1)&^(HugeSize-1) + old&(HugeSize-1)
 	} else {
-		as.Unmap(dst, dst+newLen)
+		as.unmapL(dst, dst+newLen)
 	}
 	as.split(old)
 	as.split(old + oldLen)
-	moved := *as.Find(old)
+	moved := *as.findL(old)
 	moveLen := oldLen
 	if newLen < oldLen {
 		moveLen = newLen
@@ -83,14 +83,14 @@ func (as *AddressSpace) Remap(old, oldLen, newLen uint64, mayMove, fixed bool, d
 	if err := as.moveEntries(old, dst, moveLen); err != nil {
 		return 0, err
 	}
-	as.Unmap(old, old+oldLen)
+	as.unmapL(old, old+oldLen)
 	moved.Start, moved.End = dst, dst+newLen
 	if moved.File != nil {
 		// Offset of the first page is unchanged.
 	}
 	as.insert(&moved)
 	if newLen > moveLen && !moved.Lazy && moved.Prot != 0 {
-		return dst, as.populate(as.Find(dst), dst+moveLen, dst+newLen)
+		return dst, as.populate(as.findL(dst), dst+moveLen, dst+newLen)
 	}
 	return dst, nil
 }

@@ -259,6 +259,7 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 	t.restart = 0
 	root, _ := as.Commit()
 	t.sregs.CR3 = root
+	t.loaded.Store(root)
 	t.sregs.FS.Base, t.sregs.GS.Base = 0, 0
 	amd64.SetUserMode(t.sregs)
 	t.sregsDirty = true

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"maps"
 
+	"github.com/elfuse/elfuse/arch/amd64"
 	"golang.org/x/sys/unix"
 )
 
@@ -193,11 +194,66 @@ func (t *Thread) clone(flags, newsp, ptid, ctid, tls uint64) int64 {
 	return int64(pid)
 }
 
-// cloneThread would start a thread in the caller's process; threads come
-// with the threads work.
+// cloneThread starts a thread in the caller's process, on a vCPU of its
+// own, sharing everything CLONE_THREAD shares.
 func (t *Thread) cloneThread(flags, newsp, ptid, ctid, tls uint64) int64 {
-	t.sb.noteUnknown(56, "clone(CLONE_THREAD)")
-	return -ENOSYS
+	sb, p := t.sb, t.proc
+	if p.exiting.Load() {
+		return -EAGAIN
+	}
+	xs, err := t.cpu.GetXSAVE()
+	if err != nil {
+		return -ENOMEM
+	}
+	sb.mu.Lock()
+	tid := sb.allocPID()
+	sb.mu.Unlock()
+	th, err := sb.newThread(p, tid)
+	if err != nil {
+		return errno(err)
+	}
+	th.sigmask = t.sigmask
+	th.altstack = [3]uint64{0, ssDisable, 0}
+	regs := *t.regs
+	regs.RAX = 0
+	if newsp != 0 {
+		regs.RSP = newsp
+	}
+	fsBase := t.sregs.FS.Base
+	if flags&cloneSettls != 0 {
+		fsBase = tls
+	}
+	if flags&cloneParentSettid != 0 && p.as.WriteU32(ptid, uint32(tid)) != nil {
+		return -EFAULT
+	}
+	if flags&cloneChildSettid != 0 && p.as.WriteU32(ctid, uint32(tid)) != nil {
+		return -EFAULT
+	}
+	if flags&cloneChildCleartid != 0 {
+		th.clearTID = ctid
+	}
+	sb.mu.Lock()
+	if sb.vcpus() >= sb.maxThreads() {
+		sb.mu.Unlock()
+		unix.Close(th.wakeFD)
+		return -EAGAIN
+	}
+	p.threads[tid] = th
+	sb.tids[tid] = th
+	sb.mu.Unlock()
+	th.start(startState{regs: regs, fs: fsBase, gs: t.sregs.GS.Base, xsave: xs})
+	return int64(tid)
+}
+
+// vcpus is the number of guest threads; sb.mu is held.
+func (sb *Sandbox) vcpus() int { return len(sb.tids) }
+
+// maxThreads is how many guest threads may run at once: KVM's vCPU limit.
+func (sb *Sandbox) maxThreads() int {
+	if n := sb.sys.MaxVCPUs(); n > 0 {
+		return min(n, amd64.MaxVCPUAreas)
+	}
+	return amd64.MaxVCPUAreas
 }
 
 func sysGetppid(t *Thread, a *[6]uint64) int64 {

@@ -40,10 +40,12 @@ type Thread struct {
 	restart   int64  // an interrupted call's -ERESTART* code, 0 if none
 	restartNr uint64 // and its number
 
-	wakeFD int           // eventfd that interrupts host waits
-	intr   chan struct{} // interrupts Go-side waits
-	killed atomic.Bool   // the thread must end (exit_group, SIGKILL, sandbox end)
-	done   bool          // the loop ends
+	wakeFD  int           // eventfd that interrupts host waits
+	intr    chan struct{} // interrupts Go-side waits
+	killed  atomic.Bool   // the thread must end (exit_group, SIGKILL, sandbox end)
+	inGuest atomic.Bool   // between announcing an entry and leaving KVM_RUN
+	loaded  atomic.Uint64 // the page-table root the vCPU runs on
+	done    bool          // the loop ends
 }
 
 func (sb *Sandbox) newThread(p *Process, tid int) (*Thread, error) {
@@ -122,7 +124,8 @@ func (t *Thread) setupVCPU(st startState) error {
 	if err := cpu.SetMSRs(amd64.SyscallMSRs(false)); err != nil {
 		return err
 	}
-	root, _ := t.proc.as.Commit()
+	root := t.proc.as.Root()
+	t.loaded.Store(root)
 	amd64.InitSRegs(t.sregs, root, slot)
 	t.sregs.FS.Base, t.sregs.GS.Base = st.fs, st.gs
 	if err := cpu.EnableXSAVE(); err != nil {
@@ -153,9 +156,11 @@ func (t *Thread) loop() error {
 		if t.done {
 			return nil
 		}
-		if root, changed := t.proc.as.Commit(); changed {
-			t.sregs.CR3 = root
-			t.sregsDirty = true
+		// Announce the entry before looking at the root: a thread that
+		// replaces the root then sees this one in the guest and waits for it.
+		t.inGuest.Store(true)
+		if as := t.proc.as; as.Root() != t.loaded.Load() || as.Pending() {
+			t.sb.shootdown(t)
 		}
 		if sb.vdso.valid && time.Now().After(sb.vdso.next) {
 			sb.calibrate(t.cpu)
@@ -166,6 +171,7 @@ func (t *Thread) loop() error {
 			watchdog.Reset(sb.cfg.Timeout)
 		}
 		ex, err := t.cpu.Run()
+		t.inGuest.Store(false)
 		t.exits++
 		atomic.AddUint64(&sb.stats.Exits, 1)
 		if err != nil {
@@ -185,6 +191,37 @@ func (t *Thread) loop() error {
 		default:
 			return fmt.Errorf("vCPU stopped: %v at rip %#x", ex, t.regs.RIP)
 		}
+	}
+}
+
+// shootdown moves t to its address space's current page-table root and
+// waits until every other thread of the process that is in the guest has
+// moved too (kicking them out of the guest to reload); then the tables
+// no thread uses any more are freed. Each thread loads the newest root
+// before it waits, so two threads changing mappings at once never wait for
+// each other.
+func (sb *Sandbox) shootdown(t *Thread) {
+	as := t.proc.as
+	for {
+		root := as.Root()
+		t.loaded.Store(root)
+		t.sregs.CR3 = root
+		t.sregsDirty = true
+		waiting := false
+		sb.mu.Lock()
+		for _, th := range t.proc.threads {
+			if th != t && th.proc.as == as && th.inGuest.Load() && th.loaded.Load() != root {
+				if c := th.cpu; c != nil {
+					c.Kick()
+				}
+				waiting = true
+			}
+		}
+		sb.mu.Unlock()
+		if !waiting && as.CommitIf(root) {
+			return
+		}
+		runtime.Gosched()
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // gets an "n/a" row for the elfuse runner instead of being run. This is the one place to flip when
 // processes or threads land.
 var elfuseHas = map[string]bool{
-	"processes": false,
+	"processes": true,
 	"threads":   false,
 }
 

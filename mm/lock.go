@@ -1,0 +1,211 @@
+package mm
+
+// Every exported method of AddressSpace takes the address space's lock:
+// the threads of a process use one address space from several vCPUs.
+
+// Read is readL under the address space lock.
+func (as *AddressSpace) Read(va uint64, buf []byte) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.readL(va, buf)
+}
+
+// Write is writeL under the address space lock.
+func (as *AddressSpace) Write(va uint64, buf []byte) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.writeL(va, buf)
+}
+
+// Zero is zeroL under the address space lock.
+func (as *AddressSpace) Zero(va, n uint64) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.zeroL(va, n)
+}
+
+// Slices is slicesL under the address space lock.
+func (as *AddressSpace) Slices(va, n uint64, write bool, out [][]byte) ([][]byte, error) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.slicesL(va, n, write, out)
+}
+
+// ReadString is readStringL under the address space lock.
+func (as *AddressSpace) ReadString(va uint64, max int) (string, error) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.readStringL(va, max)
+}
+
+// ReadU64 is readU64L under the address space lock.
+func (as *AddressSpace) ReadU64(va uint64) (uint64, error) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.readU64L(va)
+}
+
+// WriteU64 is writeU64L under the address space lock.
+func (as *AddressSpace) WriteU64(va, v uint64) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.writeU64L(va, v)
+}
+
+// Poke is pokeL under the address space lock.
+func (as *AddressSpace) Poke(va uint64, buf []byte) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.pokeL(va, buf)
+}
+
+// WriteU32 is writeU32L under the address space lock.
+func (as *AddressSpace) WriteU32(va uint64, v uint32) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.writeU32L(va, v)
+}
+
+// Commit is commitL under the address space lock.
+func (as *AddressSpace) Commit() (root uint64, changed bool) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.commitL()
+}
+
+// Root is rootL under the address space lock.
+func (as *AddressSpace) Root() uint64 {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.rootL()
+}
+
+// Release is releaseL under the address space lock.
+func (as *AddressSpace) Release() {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.releaseL()
+}
+
+// VMAs is vMAsL under the address space lock.
+func (as *AddressSpace) VMAs() []*VMA {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.vMAsL()
+}
+
+// Find is findL under the address space lock.
+func (as *AddressSpace) Find(va uint64) *VMA {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.findL(va)
+}
+
+// FreeRange is freeRangeL under the address space lock.
+func (as *AddressSpace) FreeRange(hint, length uint64) (uint64, bool) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.freeRangeL(hint, length)
+}
+
+// Map is mapL under the address space lock.
+func (as *AddressSpace) Map(v VMA) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.mapL(v)
+}
+
+// Unmap is unmapL under the address space lock.
+func (as *AddressSpace) Unmap(start, end uint64) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.unmapL(start, end)
+}
+
+// Protect is protectL under the address space lock.
+func (as *AddressSpace) Protect(start, end uint64, prot Prot) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.protectL(start, end, prot)
+}
+
+// Covered is coveredL under the address space lock.
+func (as *AddressSpace) Covered(start, end uint64) bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.coveredL(start, end)
+}
+
+// Resident is residentL under the address space lock.
+func (as *AddressSpace) Resident(va uint64) bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.residentL(va)
+}
+
+// Mapped is mappedL under the address space lock.
+func (as *AddressSpace) Mapped() uint64 {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.mappedL()
+}
+
+// Fault is faultL under the address space lock.
+func (as *AddressSpace) Fault(va uint64, write, exec bool) bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.faultL(va, write, exec)
+}
+
+// Discard is discardL under the address space lock.
+func (as *AddressSpace) Discard(start, end uint64) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.discardL(start, end)
+}
+
+// MapFrame is mapFrameL under the address space lock.
+func (as *AddressSpace) MapFrame(va, pa uint64, prot Prot, name string) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.mapFrameL(va, pa, prot, name)
+}
+
+// Fork is forkL under the address space lock.
+func (as *AddressSpace) Fork() (*AddressSpace, error) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.forkL()
+}
+
+// SetBrk is setBrkL under the address space lock.
+func (as *AddressSpace) SetBrk(newBrk uint64) uint64 {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.setBrkL(newBrk)
+}
+
+// Remap is remapL under the address space lock.
+func (as *AddressSpace) Remap(old, oldLen, newLen uint64, mayMove, fixed bool, dst uint64) (uint64, error) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.remapL(old, oldLen, newLen, mayMove, fixed, dst)
+}
+// Pending reports whether replaced page tables wait to be freed by Commit.
+func (as *AddressSpace) Pending() bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return len(as.pt.retired) > 0
+}
+
+// CommitIf frees replaced page tables if root is still the current root
+// (every thread has moved to it); it reports whether it did.
+func (as *AddressSpace) CommitIf(root uint64) bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if as.pt.root != root {
+		return false
+	}
+	as.pt.commit()
+	return true
+}
