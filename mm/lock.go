@@ -191,6 +191,7 @@ func (as *AddressSpace) Remap(old, oldLen, newLen uint64, mayMove, fixed bool, d
 	defer as.mu.Unlock()
 	return as.remapL(old, oldLen, newLen, mayMove, fixed, dst)
 }
+
 // Pending reports whether replaced page tables wait to be freed by Commit.
 func (as *AddressSpace) Pending() bool {
 	as.mu.Lock()

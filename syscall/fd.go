@@ -33,7 +33,7 @@ func (e *fdEntry) mayBlock() bool {
 		e.kind = kindFile
 		if unix.Fstat(e.host, &st) == nil {
 			switch st.Mode & unix.S_IFMT {
-			case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFCHR:
+			case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFCHR, 0: // 0: anonymous inodes
 				e.kind = kindStream
 			}
 		}
