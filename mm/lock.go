@@ -192,11 +192,13 @@ func (as *AddressSpace) Remap(old, oldLen, newLen uint64, mayMove, fixed bool, d
 	return as.remapL(old, oldLen, newLen, mayMove, fixed, dst)
 }
 
-// Pending reports whether replaced page tables wait to be freed by Commit.
+// Pending reports whether Commit has work: replaced page tables to free,
+// or new tables to mark as seen (after which they are no longer edited in
+// place).
 func (as *AddressSpace) Pending() bool {
 	as.mu.Lock()
 	defer as.mu.Unlock()
-	return len(as.pt.retired) > 0
+	return len(as.pt.retired) > 0 || len(as.pt.fresh) > 0
 }
 
 // CommitIf frees replaced page tables if root is still the current root

@@ -221,7 +221,10 @@ func sysWrite(t *Thread, a *[6]uint64) int64 {
 // meets a broken pipe raises SIGPIPE, as on Linux.
 func (t *Thread) streamIO(f *fdEntry, events int16, op func() int64) int64 {
 	if f.mayBlock() {
-		if fl, err := unix.FcntlInt(uintptr(f.host), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK == 0 {
+		// Wait only where the call would block: not in non-blocking mode,
+		// and not on an fd not open for it (the call fails at once).
+		if fl, err := unix.FcntlInt(uintptr(f.host), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK == 0 &&
+			(events == pollIn && fl&unix.O_ACCMODE != unix.O_WRONLY || events == pollOut && fl&unix.O_ACCMODE != unix.O_RDONLY) {
 			if e := t.waitFD(f.host, events); e != 0 {
 				return e
 			}
