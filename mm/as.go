@@ -220,6 +220,19 @@ func (as *AddressSpace) populate(v *VMA, start, end uint64) error {
 	if v.Shared && v.File != nil && v.File.HostFD() >= 0 {
 		return as.populateShared(v, start, end, flags)
 	}
+	if v.File != nil {
+		// Pages wholly past the end of the file get no frame: touching
+		// them is SIGBUS (see BeyondEOF).
+		if size, err := v.File.Size(); err == nil {
+			fileEnd := pageUp(uint64(max(size, 0)))
+			if v.Offset >= fileEnd {
+				return nil
+			}
+			if end = min(end, v.Start+(fileEnd-v.Offset)); end <= start {
+				return nil
+			}
+		}
+	}
 	for va := start; va < end; {
 		if v.File == nil && va%HugeSize == 0 && end-va >= HugeSize {
 			if e, l := as.pt.lookup(va); l == 0 && !present(e) {
@@ -531,7 +544,11 @@ func (as *AddressSpace) covered(start, end uint64) bool {
 
 // Fault resolves a fault at va for a lazy mapping or a PROT_NONE-kept frame.
 // It returns false when the access is not allowed (a SIGSEGV).
-func (as *AddressSpace) faultL(va uint64, write, exec bool) bool {
+func (as *AddressSpace) faultL(va uint64, write, exec bool) bool { return as.fault(va, write, exec, false) }
+
+// fault resolves a fault; fromGuest says the guest itself faulted and will
+// retry the access at once.
+func (as *AddressSpace) fault(va uint64, write, exec, fromGuest bool) bool {
 	v := as.findL(va)
 	if v == nil {
 		return false
@@ -542,7 +559,7 @@ func (as *AddressSpace) faultL(va uint64, write, exec bool) bool {
 	page := va &^ (PageSize - 1)
 	e, l := as.pt.lookup(page)
 	if e&amd64.PTECow != 0 && write {
-		return as.breakCOW(va, v)
+		return as.breakCOW(va, v, fromGuest)
 	}
 	if l != 0 {
 		// Present and allowed: a stale translation; retry.
@@ -556,8 +573,28 @@ func (as *AddressSpace) faultL(va uint64, write, exec bool) bool {
 		}
 		return as.pt.set(page, 1, e&addrMask|f) == nil
 	}
+	if as.beyondEOF(v, page) {
+		return false
+	}
 	_, err := as.fillPage(v, page, leafFlags(v.Prot))
 	return err == nil
+}
+
+func (as *AddressSpace) beyondEOF(v *VMA, page uint64) bool {
+	if v.File == nil {
+		return false
+	}
+	size, err := v.File.Size()
+	return err == nil && v.Offset+(page-v.Start) >= pageUp(uint64(max(size, 0)))
+}
+
+// BeyondEOF reports whether va lies in a file mapping past the end of its
+// file (an access there is SIGBUS, not SIGSEGV).
+func (as *AddressSpace) BeyondEOF(va uint64) bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	v := as.findL(va)
+	return v != nil && as.beyondEOF(v, va&^(PageSize-1))
 }
 
 // Lookup returns the physical address of the kernel-area page at va.

@@ -98,7 +98,7 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 
 // breakCOW gives va (a copy-on-write page the guest may write) its own
 // frame, or takes the frame over when no one else holds it.
-func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
+func (as *AddressSpace) breakCOW(va uint64, v *VMA, fromGuest bool) bool {
 	page := va &^ (PageSize - 1)
 	e, l := as.pt.lookup(page)
 	if l == 2 {
@@ -120,9 +120,16 @@ func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
 		return false
 	}
 	copy(as.phys.Page(n), as.phys.Page(frame))
-	// The old entry was read-only: a stale translation of it can only
-	// fault, and the fault finds the new entry, so it is replaced in place.
-	if err := as.pt.setInPlace(page, 1, n|flags); err != nil {
+	// When the guest faulted, it retries at once: a stale read-only
+	// translation of the old frame can only fault again and be refreshed,
+	// so the entry is replaced in place. When elfuse writes (a read() into
+	// the page, a signal frame), the guest could go on reading the old frame
+	// through a stale translation, so the table path is replaced.
+	set := as.pt.set
+	if fromGuest {
+		set = as.pt.setInPlace
+	}
+	if err := set(page, 1, n|flags); err != nil {
 		as.phys.Unref(n)
 		return false
 	}

@@ -150,11 +150,12 @@ func (as *AddressSpace) Mapped() uint64 {
 	return as.mappedL()
 }
 
-// Fault is faultL under the address space lock.
+// Fault resolves a page fault the guest took at va (it retries the access
+// at once); false means the access is not allowed.
 func (as *AddressSpace) Fault(va uint64, write, exec bool) bool {
 	as.mu.Lock()
 	defer as.mu.Unlock()
-	return as.faultL(va, write, exec)
+	return as.fault(va, write, exec, true)
 }
 
 // Discard is discardL under the address space lock.

@@ -100,16 +100,23 @@ func (t *Thread) prepareExec(dirfd int, host, guest string, argv []string, depth
 	head = head[:n]
 	if bytes.HasPrefix(head, []byte("#!")) {
 		f.Close()
+		// As Linux reads it: the interpreter ends at a space or tab, and
+		// the rest of the line, trimmed of spaces and tabs only, is one
+		// optional argument.
 		line := head[2:]
 		if i := bytes.IndexByte(line, '\n'); i >= 0 {
 			line = line[:i]
+		} else if len(head) == binprmBuf {
+			return nil, -ENOEXEC // the line does not fit
 		}
-		fields := strings.Fields(strings.TrimSpace(string(line)))
-		if len(fields) == 0 {
+		text := strings.Trim(string(line), " \t")
+		if text == "" {
 			return nil, -ENOEXEC
 		}
-		interp := fields[0]
-		rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(line)), interp))
+		interp, rest := text, ""
+		if i := strings.IndexAny(text, " \t"); i >= 0 {
+			interp, rest = text[:i], strings.Trim(text[i:], " \t")
+		}
 		nargv := []string{interp}
 		if rest != "" {
 			nargv = append(nargv, rest)
@@ -194,7 +201,15 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 	if len(argv) == 0 {
 		argv = []string{""} // Linux passes an empty argv[0] rather than none
 	}
-	x, e := t.prepareExec(d, host, guest, argv, 0)
+	// A script run through a directory fd is named /dev/fd/N/path to its
+	// interpreter, as Linux does.
+	scriptName := guest
+	if guest == "" {
+		scriptName = "/dev/fd/" + itoa(int(int32(dirfd)))
+	} else if !path.IsAbs(guest) && int32(dirfd) != atFDCWD {
+		scriptName = "/dev/fd/" + itoa(int(int32(dirfd))) + "/" + guest
+	}
+	x, e := t.prepareExec(d, host, scriptName, argv, 0)
 	if e != 0 {
 		return e
 	}

@@ -79,6 +79,7 @@ type Process struct {
 	alarmEvery time.Duration
 	exiting    atomic.Bool
 	exitStatus int           // wait status decided by exit_group or a fatal signal
+	execed     bool          // has called execve (the parent may no longer setpgid it)
 	cont       chan struct{} // closed when a stopped process continues
 }
 
@@ -153,12 +154,17 @@ func (p *Process) removeThread(t *Thread) bool {
 // exitGroup ends every thread of the process with wait status ws; the
 // first caller decides the status.
 func (p *Process) exitGroup(ws int) {
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	p.exitGroupLocked(ws)
+}
+
+// exitGroupLocked is exitGroup with sb.mu held.
+func (p *Process) exitGroupLocked(ws int) {
 	if !p.exiting.CompareAndSwap(false, true) {
 		return
 	}
 	p.exitStatus = ws
-	sb := p.sb
-	sb.mu.Lock()
 	for _, t := range p.threads {
 		t.killed.Store(true)
 		t.wake()
@@ -167,7 +173,6 @@ func (p *Process) exitGroup(ws int) {
 		p.stopped = false
 		close(p.cont)
 	}
-	sb.mu.Unlock()
 }
 
 // finish turns an exited process into a zombie for its parent (or reaps
@@ -193,7 +198,15 @@ func (p *Process) finish() {
 	}
 	p.zombie = true
 	p.status = p.exitStatus
+	// Orphans go to the nearest living ancestor that is a subreaper, else
+	// to the first process.
 	reaper := sb.init
+	for a := p.parent; a != nil; a = a.parent {
+		if a.flags.subreaper && !a.zombie && !a.exiting.Load() {
+			reaper = a
+			break
+		}
+	}
 	for _, c := range p.children {
 		c.parent = reaper
 		if reaper != nil && reaper != p {
@@ -213,7 +226,7 @@ func (p *Process) finish() {
 		// As in a pid namespace: when the first process ends, all do.
 		for _, q := range sb.procs {
 			if !q.zombie {
-				go q.exitGroup(waitSignaled(SIGKILL, false))
+				q.exitGroupLocked(waitSignaled(SIGKILL, false))
 			}
 		}
 		close(sb.done)

@@ -173,7 +173,7 @@ func (sb *Sandbox) sendLocked(p *Process, t *Thread, sig int, info sigInfo) {
 	info.signo = int32(sig)
 	switch {
 	case sig == SIGKILL:
-		go p.exitGroup(waitSignaled(SIGKILL, false))
+		p.exitGroupLocked(waitSignaled(SIGKILL, false))
 		return
 	case sig == SIGCONT:
 		p.pending.drop(SIGSTOP)
@@ -368,8 +368,8 @@ const (
 	ucFlagsOff   = 8
 	ucStackOff   = 24
 	mctxOff      = 48
-	ucSigmaskOff = 304 + 8
-	siginfoOff   = 8 + 304 + 8 // after uc (uc_sigmask is 8 bytes; the kernel's sigset is 8)
+	ucSigmaskOff = 8 + 296          // uc_sigmask follows the 256-byte sigcontext
+	siginfoOff   = ucSigmaskOff + 8 // the kernel's ucontext ends with an 8-byte sigset
 	frameSize    = siginfoOff + 128
 )
 
@@ -751,7 +751,8 @@ func (t *Thread) findProcsLocked(pid int) []*Process {
 	var out []*Process
 	switch {
 	case pid > 0:
-		if p := sb.procs[pid]; p != nil && !p.zombie {
+		// A zombie still exists for kill(pid, 0); signals to it do nothing.
+		if p := sb.procs[pid]; p != nil {
 			out = append(out, p)
 		} else if th := sb.tids[pid]; th != nil {
 			out = append(out, th.proc)

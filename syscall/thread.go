@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,7 +41,9 @@ type Thread struct {
 	restart   int64  // an interrupted call's -ERESTART* code, 0 if none
 	restartNr uint64 // and its number
 
-	wakeFD  int           // eventfd that interrupts host waits
+	wakeFD  int        // eventfd that interrupts host waits
+	wakeMu  sync.Mutex // keeps wake off a thread that is gone
+	gone    bool
 	intr    chan struct{} // interrupts Go-side waits
 	killed  atomic.Bool   // the thread must end (exit_group, SIGKILL, sandbox end)
 	inGuest atomic.Bool   // between announcing an entry and leaving KVM_RUN
@@ -58,6 +61,11 @@ func (sb *Sandbox) newThread(p *Process, tid int) (*Thread, error) {
 
 // wake interrupts whatever the thread waits on, in the guest or the host.
 func (t *Thread) wake() {
+	t.wakeMu.Lock()
+	defer t.wakeMu.Unlock()
+	if t.gone {
+		return
+	}
 	select {
 	case t.intr <- struct{}{}:
 	default:
@@ -234,12 +242,16 @@ func (t *Thread) exitThread() {
 		p.as.Write(t.clearTID, z[:])
 		t.sb.futexWake(p, t.clearTID, 1)
 	}
+	last := p.removeThread(t)
+	t.wakeMu.Lock()
+	t.gone = true
+	unix.Close(t.wakeFD)
+	t.wakeMu.Unlock()
 	if t.cpu != nil {
 		t.cpu.Close()
 	}
 	t.sb.freeSlot(t.slot)
-	unix.Close(t.wakeFD)
-	if p.removeThread(t) {
+	if last {
 		p.finish()
 	}
 }
@@ -387,7 +399,9 @@ func (t *Thread) exception(v int) {
 			return
 		}
 		info = sigInfo{signo: SIGSEGV, code: segvMaperr, addr: addr}
-		if t.proc.as.Find(addr) != nil {
+		if t.proc.as.BeyondEOF(addr) {
+			info = sigInfo{signo: SIGBUS, code: 2 /* BUS_ADRERR */, addr: addr}
+		} else if t.proc.as.Find(addr) != nil {
 			info.code = segvAccerr
 		}
 	case 0: // #DE

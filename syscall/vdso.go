@@ -61,18 +61,30 @@ func clockNS(id int32) int64 {
 // from measurement once a second has passed; CLOCK_MONOTONIC never steps back.
 func (sb *Sandbox) calibrate(cpu *kvm.VCPU) {
 	v := sb.vdso
-	m1 := clockNS(unix.CLOCK_MONOTONIC)
-	tsc, err := cpu.GetMSR(msrTSC)
-	m2 := clockNS(unix.CLOCK_MONOTONIC)
+	// The clocks are read before the TSC, so the vDSO may lag the host's
+	// clocks by the read's few microseconds but never runs ahead of them:
+	// a system call after a vDSO read never sees an earlier time. The read
+	// is retried when something (a preemption) made it slow.
+	var tsc uint64
+	var err error
+	var real, boot, mono int64
+	for try := 0; try < 5; try++ {
+		real = clockNS(unix.CLOCK_REALTIME)
+		boot = clockNS(unix.CLOCK_BOOTTIME)
+		mono = clockNS(unix.CLOCK_MONOTONIC)
+		tsc, err = cpu.GetMSR(msrTSC)
+		if err != nil || clockNS(unix.CLOCK_MONOTONIC)-mono < 50000 {
+			break
+		}
+	}
 	if err != nil {
 		amd64.WriteVvar(sb.phys.Page(v.data), v.clock, false)
 		return
 	}
-	mono := m1 + (m2-m1)/2
-	real := clockNS(unix.CLOCK_REALTIME) - (m2 - mono)
-	boot := clockNS(unix.CLOCK_BOOTTIME) - (m2 - mono)
+	// KVM states the TSC rate to the kHz, better than a measurement over
+	// a second could; only without it is the rate measured, over 10 s.
 	freq := float64(cpu.TSCFrequency())
-	if v.calMono != 0 && mono-v.calMono > 5e8 && tsc > v.calTSC {
+	if freq == 0 && v.calMono != 0 && mono-v.calMono > 1e10 && tsc > v.calTSC {
 		freq = float64(tsc-v.calTSC) * 1e9 / float64(mono-v.calMono)
 	}
 	if freq <= 0 {
@@ -88,7 +100,7 @@ func (sb *Sandbox) calibrate(cpu *kvm.VCPU) {
 			c.MonoBase = old
 		}
 	}
-	if v.calMono == 0 || mono-v.calMono > 5e8 {
+	if v.calMono == 0 {
 		v.calMono, v.calTSC = mono, tsc
 	}
 	v.clock, v.valid = c, true

@@ -207,6 +207,9 @@ type VCPU struct {
 	exits uint64
 	kicks atomic.Uint32
 	tsc   uint64
+	// kickMu keeps Kick off a kvm_run that Close unmaps.
+	kickMu sync.Mutex
+	closed bool
 }
 
 var vcpuIDs atomic.Uint32
@@ -321,7 +324,9 @@ func (c *VCPU) clearKick() {
 
 // Kick makes the current or next Run return ExitInterrupted.
 func (c *VCPU) Kick() {
-	if c.kicks.Swap(1) == 1 {
+	c.kickMu.Lock()
+	defer c.kickMu.Unlock()
+	if c.closed || c.kicks.Swap(1) == 1 {
 		return
 	}
 	atomicStoreByte(&c.run[runImmediateExit], 1)
@@ -391,6 +396,9 @@ func (c *VCPU) EnableXSAVE() error {
 
 // Close releases the vCPU.
 func (c *VCPU) Close() error {
+	c.kickMu.Lock()
+	c.closed = true
+	c.kickMu.Unlock()
 	unix.Munmap(c.run)
 	return unix.Close(c.fd)
 }

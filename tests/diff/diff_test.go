@@ -120,16 +120,51 @@ func noFailLines(_ int, r Result) error {
 }
 
 // TestDiffC builds every tests/diff/c/*.c program with gcc and musl-gcc and
-// runs each natively and under elfuse.
+// runs each natively and under elfuse. The process and signal programs
+// (proc_*.c) run in TestDiffProc instead.
 func TestDiffC(t *testing.T) {
+	runCPrograms(t, func(name string) bool { return !strings.HasPrefix(name, "proc_") })
+}
+
+// TestDiffProc runs the process and signal programs, tests/diff/c/proc_*.c,
+// natively and under elfuse, like TestDiffC.
+func TestDiffProc(t *testing.T) {
+	requireProcessSuites(t)
+	runCPrograms(t, func(name string) bool { return strings.HasPrefix(name, "proc_") })
+}
+
+// requireProcessSuites keeps the process suites (issue 3, in progress: see
+// KNOWN.md) out of the default run; `make test-processes` runs them.
+func requireProcessSuites(t *testing.T) {
+	t.Helper()
+	if os.Getenv("ELFUSE_PROCESS_SUITES") == "" && !selfMode() {
+		t.Skip("process suites are in progress (issue 3): run them with `make test-processes`")
+	}
+}
+
+// runCPrograms builds and runs the tests/diff/c programs whose base name
+// (without .c) keep accepts.
+func runCPrograms(t *testing.T, keep func(name string) bool) {
 	bin := target(t)
-	srcs, err := filepath.Glob(filepath.Join("c", "*.c"))
+	all, err := filepath.Glob(filepath.Join("c", "*.c"))
+	var srcs []string
+	for _, s := range all {
+		if keep(strings.TrimSuffix(filepath.Base(s), ".c")) {
+			srcs = append(srcs, s)
+		}
+	}
 	if err != nil || len(srcs) == 0 {
 		t.Fatalf("no C programs found in tests/diff/c (%v)", err)
 	}
-	header, err := filepath.Abs(filepath.Join("c", "common.h"))
-	if err != nil {
-		t.Fatal(err)
+	// Every header feeds every program's cache key (common.h, proc.h, ...).
+	headers, err := filepath.Glob(filepath.Join("c", "*.h"))
+	if err != nil || len(headers) == 0 {
+		t.Fatalf("no headers found in tests/diff/c (%v)", err)
+	}
+	for i, h := range headers {
+		if headers[i], err = filepath.Abs(h); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, src := range srcs {
 		src, _ := filepath.Abs(src)
@@ -141,7 +176,7 @@ func TestDiffC(t *testing.T) {
 		for _, cc := range compilers {
 			t.Run(name+"/"+cc, func(t *testing.T) {
 				t.Parallel()
-				prog, err := BuildC(src, cc, header)
+				prog, err := BuildC(src, cc, headers...)
 				if err != nil {
 					t.Fatalf("build: %v", err)
 				}
