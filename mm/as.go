@@ -544,7 +544,9 @@ func (as *AddressSpace) covered(start, end uint64) bool {
 
 // Fault resolves a fault at va for a lazy mapping or a PROT_NONE-kept frame.
 // It returns false when the access is not allowed (a SIGSEGV).
-func (as *AddressSpace) faultL(va uint64, write, exec bool) bool { return as.fault(va, write, exec, false) }
+func (as *AddressSpace) faultL(va uint64, write, exec bool) bool {
+	return as.fault(va, write, exec, false)
+}
 
 // fault resolves a fault; fromGuest says the guest itself faulted and will
 // retry the access at once.
