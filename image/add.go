@@ -3,20 +3,22 @@ package image
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/elfuse/elfuse/rootfs"
@@ -68,6 +70,7 @@ func (s *Store) add(ctx context.Context, src source) (*Entry, error) {
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("image %s has %d layers but its config lists %d diff IDs", mdig, len(m.Layers), len(cfg.RootFS.DiffIDs))
 	}
+	layers := make([]v1.Layer, len(m.Layers))
 	for i, l := range m.Layers {
 		if err := checkHash(l.Digest); err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i, err)
@@ -78,12 +81,7 @@ func (s *Store) add(ctx context.Context, src source) (*Entry, error) {
 		if !isLayerType(l.MediaType) {
 			return nil, fmt.Errorf("layer %d (%s) has unsupported media type %q", i, l.Digest, l.MediaType)
 		}
-		layer, err := src.img.LayerByDigest(l.Digest)
-		if err != nil {
-			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
-		}
-		s.log().Debug("fetch layer", "n", i+1, "of", len(m.Layers), "digest", l.Digest.String(), "size", l.Size)
-		if err := s.ensureBlob(ctx, l.Digest, l.Size, layer.Compressed); err != nil {
+		if layers[i], err = src.img.LayerByDigest(l.Digest); err != nil {
 			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
 		}
 	}
@@ -96,10 +94,20 @@ func (s *Store) add(ctx context.Context, src source) (*Entry, error) {
 		}
 	}
 
+	// The layers are fetched in parallel while the sysroot is unpacked: layer i is applied as
+	// soon as its blob is stored and layers 0..i-1 are applied.
+	f := s.fetchLayers(ctx, m.Layers, layers)
+	defer f.stop()
 	id := m.Config.Digest.String()
-	size, err := s.ensureSysroot(ctx, id, m, cfg)
+	size, err := s.ensureSysroot(ctx, id, m, cfg, f.wait)
 	if err != nil {
 		return nil, err
+	}
+	// The sysroot may have been there already: the image still needs all its blobs.
+	for i := range m.Layers {
+		if err := f.wait(i); err != nil {
+			return nil, err
+		}
 	}
 	e := &Entry{
 		Name:       src.name,
@@ -134,6 +142,65 @@ func isLayerType(mt types.MediaType) bool {
 		return true
 	}
 	return false
+}
+
+// maxParallelFetches bounds the layer downloads one add runs at a time.
+const maxParallelFetches = 4
+
+// layerFetch is the background download of an image's layer blobs.
+type layerFetch struct {
+	done   []chan struct{} // closed when layer i's blob is stored or has failed
+	errs   []error         // layer i's error, set before done[i] is closed
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// fetchLayers starts storing the blobs of descs (read from layers), at most maxParallelFetches at
+// a time, in layer order.
+func (s *Store) fetchLayers(ctx context.Context, descs []v1.Descriptor, layers []v1.Layer) *layerFetch {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &layerFetch{done: make([]chan struct{}, len(descs)), errs: make([]error, len(descs)), cancel: cancel}
+	for i := range f.done {
+		f.done[i] = make(chan struct{})
+	}
+	sem := make(chan struct{}, maxParallelFetches)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for i, l := range descs {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				f.errs[i] = ctx.Err()
+				close(f.done[i])
+				continue
+			}
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				defer func() { <-sem }()
+				s.log().Debug("fetch layer", "n", i+1, "of", len(descs), "digest", l.Digest.String(), "size", l.Size)
+				if err := s.ensureBlob(ctx, l.Digest, l.Size, layers[i].Compressed); err != nil {
+					f.errs[i] = fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+				}
+				close(f.done[i])
+			}()
+		}
+	}()
+	return f
+}
+
+// wait blocks until layer i's blob is stored and returns its error.
+func (f *layerFetch) wait(i int) error {
+	<-f.done[i]
+	return f.errs[i]
+}
+
+// stop cancels the downloads still running and waits for them to end, so that nothing writes
+// to the store after add returns.
+func (f *layerFetch) stop() {
+	f.cancel()
+	f.wg.Wait()
 }
 
 // putBlob stores a small blob held in memory.
@@ -239,7 +306,8 @@ type meta struct {
 // ensureSysroot unpacks the image's layers into sysroots/<id> unless it is
 // there, and returns the unpacked size. Concurrent callers for one ID wait
 // for each other; the sysroot appears by a rename, complete or not at all.
-func (s *Store) ensureSysroot(ctx context.Context, id string, m *v1.Manifest, cfg *v1.ConfigFile) (int64, error) {
+// Before applying layer i it calls ready(i), which returns once that layer's blob is stored.
+func (s *Store) ensureSysroot(ctx context.Context, id string, m *v1.Manifest, cfg *v1.ConfigFile, ready func(int) error) (int64, error) {
 	dst, err := s.sysrootDir(id)
 	if err != nil {
 		return 0, err
@@ -276,6 +344,9 @@ func (s *Store) ensureSysroot(ctx context.Context, id string, m *v1.Manifest, cf
 	}
 	budget := s.streamBudget()
 	for i, l := range m.Layers {
+		if err := ready(i); err != nil {
+			return 0, err
+		}
 		s.log().Debug("unpack layer", "n", i+1, "of", len(m.Layers), "digest", l.Digest.String())
 		if err := s.applyLayer(ctx, u, l, cfg.RootFS.DiffIDs[i], budget); err != nil {
 			return 0, fmt.Errorf("unpack layer %d (%s): %w", i, l.Digest, err)
@@ -349,7 +420,10 @@ func (s *Store) applyLayer(ctx context.Context, u *rootfs.Unpacker, l v1.Descrip
 	}
 	defer closeFn()
 	h := sha256.New()
-	r := io.TeeReader(budgetReader{ur, budget}, h)
+	// Decompression and the diff ID hash run ahead in their own goroutine, overlapping with the
+	// unpacker's file system calls.
+	r := newReadAhead(io.TeeReader(budgetReader{ur, budget}, h))
+	defer r.stop()
 	if err := u.Apply(ctx, r); err != nil {
 		return err
 	}
@@ -357,10 +431,92 @@ func (s *Store) applyLayer(ctx context.Context, u *rootfs.Unpacker, l v1.Descrip
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return fmt.Errorf("read layer: %w", err)
 	}
+	r.stop()
 	if got := hashOf(h); got != diffID {
 		return fmt.Errorf("diff ID mismatch: config says %s, layer has %s", diffID, got)
 	}
 	return nil
+}
+
+// readAhead reads its source in a goroutine, up to readAheadChunks chunks ahead of its reader.
+type readAhead struct {
+	full, free chan []byte
+	quit       chan struct{}
+	exited     chan struct{}
+	err        error  // the source's error (io.EOF at the end), set before full is closed
+	buf, cur   []byte // chunk being read and its unread part
+	stopped    bool
+}
+
+const (
+	readAheadChunk  = 256 << 10
+	readAheadChunks = 8
+)
+
+func newReadAhead(src io.Reader) *readAhead {
+	r := &readAhead{full: make(chan []byte, readAheadChunks), free: make(chan []byte, readAheadChunks),
+		quit: make(chan struct{}), exited: make(chan struct{})}
+	for range readAheadChunks {
+		r.free <- make([]byte, readAheadChunk)
+	}
+	go r.fill(src)
+	return r
+}
+
+func (r *readAhead) fill(src io.Reader) {
+	defer close(r.exited)
+	defer close(r.full)
+	for {
+		var b []byte
+		select {
+		case b = <-r.free:
+		case <-r.quit:
+			r.err = errors.New("read-ahead stopped")
+			return
+		}
+		n, err := io.ReadFull(src, b)
+		if n > 0 {
+			r.full <- b[:n] // never blocks: at most readAheadChunks buffers exist
+		}
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		if err != nil {
+			r.err = err
+			return
+		}
+	}
+}
+
+func (r *readAhead) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for len(r.cur) == 0 {
+		if r.buf != nil {
+			r.free <- r.buf[:cap(r.buf)]
+			r.buf = nil
+		}
+		b, ok := <-r.full
+		if !ok {
+			return 0, r.err
+		}
+		r.buf, r.cur = b, b
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
+}
+
+// stop ends the goroutine and waits for it, so the source can be closed; the source's state is
+// then safe to read (the hash).
+func (r *readAhead) stop() {
+	if r.stopped {
+		return
+	}
+	r.stopped = true
+	close(r.quit)
+	<-r.exited
 }
 
 func hashOf(h hash.Hash) v1.Hash {

@@ -17,7 +17,8 @@ import (
 const chartFloor = 0.1
 
 // writeChart draws each runner's ratio to native per workload as grouped bars on a log scale and
-// saves the PNG at path. Rows that did not run leave a gap.
+// saves the PNG at path. Rows that did not run leave a gap; the pull rows, whose ratios are to a
+// peer rather than to native, are left out.
 func writeChart(rep *Report, path string) error {
 	var names []string
 	seenW := map[string]bool{}
@@ -26,6 +27,9 @@ func writeChart(rep *Report, path string) error {
 	ratio := map[[2]string]float64{}
 	top := 1.0
 	for _, r := range rep.Rows {
+		if r.RatioTo != "" {
+			continue // the pull rows have no native to compare with
+		}
 		if !seenW[r.Workload] {
 			seenW[r.Workload] = true
 			names = append(names, r.Workload)
@@ -39,6 +43,9 @@ func writeChart(rep *Report, path string) error {
 		}
 		ratio[[2]string{r.Workload, r.Runner}] = r.Ratio
 		top = math.Max(top, r.Ratio)
+	}
+	if len(names) == 0 {
+		return nil // only pull rows: nothing to draw relative to native
 	}
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("elfuse bench: time relative to native (log scale), %s", rep.Date.Format("2006-01-02"))

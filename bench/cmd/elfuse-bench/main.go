@@ -1,9 +1,11 @@
 //go:build linux
 
 // Command elfuse-bench runs the elfuse benchmark: small static C workloads (bench/workloads) under
-// native execution, elfuse, runc, gVisor's runsc and qemu-user, alternating runners within each
-// repetition, with a warm-up and at least five measured repetitions; every run's output is checked.
-// It prints a table (median, min, max, ratio to native), writes results.json and ratios.png to a
+// native execution, elfuse, runc, gVisor's runsc and qemu-user, and the pull of a generated
+// ~100 MB multi-layer image from a docker-registry on 127.0.0.1 by elfuse, crane+tar and
+// skopeo+umoci (pull.go), alternating runners within each repetition, with a warm-up and at least
+// five measured repetitions; every run's output is checked. It prints a table (median, min, max,
+// ratio to native, or to crane+tar for the pull rows), writes results.json and ratios.png to a
 // timestamped results directory and, with -md, the BENCHMARKS.md page.
 //
 // `make bench` runs it in full and `make bench-quick` with -quick; scripts/bench-setup.sh installs
@@ -48,6 +50,7 @@ type options struct {
 	cache     string
 	repo      string
 	runscPath string
+	cranePath string
 	render    string
 }
 
@@ -71,6 +74,7 @@ func main() {
 	flag.DurationVar(&o.maxTime, "timeout", 0, "longest one run may take (default 120s, 10s with -quick)")
 	flag.StringVar(&o.repo, "repo", ".", "repository root (holds bench/workloads and hv/kvm)")
 	flag.StringVar(&o.runscPath, "runsc", "", "runsc binary (default <cache>/bench/runsc)")
+	flag.StringVar(&o.cranePath, "crane", "", "crane binary for the pull rows (default <cache>/bench/crane)")
 	flag.StringVar(&o.render, "render", "", "run nothing: print the table of this results.json and write -md from it")
 	flag.Parse()
 	if o.render != "" {
@@ -206,6 +210,23 @@ func run(ctx context.Context, o options) (int, error) {
 		}
 		rep.Rows = append(rep.Rows, rows...)
 	}
+	var pulls []pullWorkload
+	for _, w := range pullWorkloads {
+		if (o.only == "" && !o.quick) || (o.only != "" && slices.Contains(strings.Split(o.only, ","), w.Name)) {
+			pulls = append(pulls, w)
+		}
+	}
+	if len(pulls) > 0 {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+		rows, info, err := runPulls(ctx, o, e, filepath.Join(work, "pull"), pulls)
+		if err != nil {
+			return 0, err
+		}
+		rep.Pull = info
+		rep.Rows = append(rep.Rows, rows...)
+	}
 	rep.DurationS = time.Since(start).Seconds()
 
 	dir := filepath.Join(o.out, start.Format("20060102-150405"))
@@ -337,6 +358,30 @@ func measure(ctx context.Context, o options, w *Workload, bin string, runners []
 	return rows, nil
 }
 
+// runPulls sets up the pull fixture and registry under work, measures the pull rows and tears the
+// registry down again.
+func runPulls(ctx context.Context, o options, e env, work string, pulls []pullWorkload) ([]Row, *PullInfo, error) {
+	pb, info, err := setupPull(ctx, o, e, work)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pull rows: %w", err)
+	}
+	defer pb.close()
+	var keep []string
+	if o.runners != "" {
+		keep = strings.Split(o.runners, ",")
+	}
+	var rows []Row
+	for _, w := range pulls {
+		fmt.Fprintf(os.Stderr, "elfuse-bench: %s (%s)\n", w.Name, w.Desc)
+		r, err := pb.measure(ctx, o, w, keep)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, r...)
+	}
+	return rows, info, nil
+}
+
 // render prints the table of a saved results.json and, when md is set, writes the markdown page.
 func render(path, md string) error {
 	b, err := os.ReadFile(path)
@@ -370,7 +415,7 @@ func writeMarkdown(path string, rep *Report) error {
 	}
 	b.WriteString(`## How to rerun
 
-    make bench          # installs/builds runc, runsc, qemu-user-static (scripts/bench-setup.sh), then the full bench
+    make bench          # installs/builds the peers (scripts/bench-setup.sh), then the full bench
     make bench-quick    # a representative subset in under 3 minutes, same columns
 
 Results (results.json, ratios.png, results.md) go to ` + "`${ELFUSE_CACHE:-~/.cache/elfuse}/bench/results/<timestamp>/`" + `.
@@ -391,8 +436,15 @@ Notes on the runners:
   container's first instruction.
 - ` + "`qemu-x86_64`" + ` is Debian's qemu-user-static on the same binary: the user-mode translator that elfuse loads
   for cross-architecture guests, as a reference.
-
+`)
+	if rep.Pull != nil {
+		writePullNotes(&b, rep.Pull)
+	}
+	b.WriteString(`
 ## Results
+
+The ratio column is the median over native's median for the program workloads, and over
+crane+tar's for the pull rows (there is no native pull; the note column says so).
 
 `)
 	markdownTable(&b, rep)

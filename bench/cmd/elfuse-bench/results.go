@@ -26,8 +26,11 @@ type Row struct {
 	Median float64   `json:"median_s,omitempty"`
 	Min    float64   `json:"min_s,omitempty"`
 	Max    float64   `json:"max_s,omitempty"`
-	// Ratio is Median divided by native's median for the same workload (0 when unknown).
+	// Ratio is Median divided by the median of the reference runner for the same workload: native's,
+	// or RatioTo's when that is set (0 when unknown). The JSON name predates RatioTo.
 	Ratio float64 `json:"ratio_to_native,omitempty"`
+	// RatioTo names the reference runner when it is not native (the pull rows have no native).
+	RatioTo string `json:"ratio_to,omitempty"`
 	// PerOpNs is the time of one loop iteration in ns, net of this runner's median startup time
 	// (the "true" row) when that was measured; 0 for workloads without a loop.
 	PerOpNs float64 `json:"per_op_ns,omitempty"`
@@ -51,6 +54,7 @@ type Report struct {
 	Machine    Machine   `json:"machine"`
 	RunscPin   string    `json:"runsc_version,omitempty"`
 	Floor      Floor     `json:"vm_exit_floor"`
+	Pull       *PullInfo `json:"pull,omitempty"`
 	Rows       []Row     `json:"rows"`
 	DurationS  float64   `json:"duration_s"`
 	ResultsDir string    `json:"results_dir"`
@@ -87,7 +91,7 @@ func fmtDur(s float64) string {
 	}
 }
 
-// fmtRatio formats a ratio to native.
+// fmtRatio formats a ratio to the reference runner.
 func fmtRatio(r float64) string {
 	switch {
 	case r <= 0 || math.IsInf(r, 0) || math.IsNaN(r):
@@ -108,11 +112,15 @@ func (r *Row) cells() []string {
 	if r.Status != "ok" {
 		return []string{r.Workload, r.Runner, "-", "-", "-", "-", "-", r.Status + ": " + r.Reason}
 	}
-	return []string{r.Workload, r.Runner, fmtDur(r.Median), fmtDur(r.Min), fmtDur(r.Max), fmtRatio(r.Ratio), perOp, ""}
+	note := ""
+	if r.RatioTo != "" {
+		note = "ratio to " + r.RatioTo
+	}
+	return []string{r.Workload, r.Runner, fmtDur(r.Median), fmtDur(r.Min), fmtDur(r.Max), fmtRatio(r.Ratio), perOp, note}
 }
 
 // tableHeader is the column row of the stdout and markdown tables.
-var tableHeader = []string{"workload", "runner", "median", "min", "max", "ratio to native", "per op", "note"}
+var tableHeader = []string{"workload", "runner", "median", "min", "max", "ratio", "per op", "note"}
 
 // floorRow returns the VM exit floor as table cells, printed beside the syscall rows.
 func (f Floor) cells() []string {

@@ -15,7 +15,7 @@ import (
 // processes or threads land.
 var elfuseHas = map[string]bool{
 	"processes": true,
-	"threads":   false,
+	"threads":   true,
 }
 
 // Workload is one benchmark program and how to run and check it.
