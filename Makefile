@@ -10,9 +10,13 @@ export ELFUSE_CACHE := $(CACHE)
 
 all: elfuse
 
+# urfave_cli_no_docs leaves out the man-page generator and its package
+# initialisers, which every start would pay for.
+GOTAGS    := urfave_cli_no_docs
+
 elfuse:
 	@mkdir -p $(BUILD)
-	$(GO) build -o $(BUILD)/elfuse ./cmd/elfuse
+	$(GO) build -tags $(GOTAGS) -o $(BUILD)/elfuse ./cmd/elfuse
 
 # setup installs the Debian packages and Go modules the build and tests need.
 setup:

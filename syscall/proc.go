@@ -184,7 +184,15 @@ func (p *Process) finish() {
 		p.exiting.Store(true)
 	}
 	p.fds.release()
-	if p.asOwned {
+	// When the sandbox ends, guest RAM goes back to the host in one piece;
+	// freeing each frame first would only cost time.
+	ending := p == sb.init
+	select {
+	case <-sb.done:
+		ending = true
+	default:
+	}
+	if p.asOwned && !ending {
 		p.as.Release()
 	}
 	sb.mu.Lock()
