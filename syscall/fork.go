@@ -7,6 +7,7 @@ import (
 	"maps"
 
 	"github.com/elfuse/elfuse/arch/amd64"
+	"github.com/elfuse/elfuse/mm"
 	"golang.org/x/sys/unix"
 )
 
@@ -145,26 +146,7 @@ func (t *Thread) clone(flags, newsp, ptid, ctid, tls uint64) int64 {
 	if flags&cloneVM != 0 && flags&cloneVfork == 0 {
 		th.altstack = [3]uint64{0, ssDisable, 0}
 	}
-	regs := *t.regs
-	regs.RAX = 0
-	if newsp != 0 {
-		regs.RSP = newsp
-	}
-	fsBase := t.sregs.FS.Base
-	if flags&cloneSettls != 0 {
-		fsBase = tls
-	}
-	if flags&cloneParentSettid != 0 {
-		if t.proc.as.WriteU32(ptid, uint32(pid)) != nil {
-			return -EFAULT
-		}
-	}
-	if flags&cloneChildSettid != 0 {
-		c.as.WriteU32(ctid, uint32(pid))
-	}
-	if flags&cloneChildCleartid != 0 {
-		th.clearTID = ctid
-	}
+	st := t.childStart(th, c.as, flags, newsp, ptid, ctid, tls, xs)
 	var vforkDone chan struct{}
 	if flags&cloneVfork != 0 {
 		vforkDone = make(chan struct{})
@@ -176,7 +158,7 @@ func (t *Thread) clone(flags, newsp, ptid, ctid, tls uint64) int64 {
 	c.threads[pid] = th
 	c.parent.children[pid] = c
 	sb.mu.Unlock()
-	th.start(startState{regs: regs, fs: fsBase, gs: t.sregs.GS.Base, xsave: xs})
+	th.start(st)
 	if vforkDone != nil {
 		// The parent sleeps until the child execs or exits (only SIGKILL
 		// ends the wait, as on Linux).
@@ -214,24 +196,7 @@ func (t *Thread) cloneThread(flags, newsp, ptid, ctid, tls uint64) int64 {
 	}
 	th.sigmask = t.sigmask
 	th.altstack = [3]uint64{0, ssDisable, 0}
-	regs := *t.regs
-	regs.RAX = 0
-	if newsp != 0 {
-		regs.RSP = newsp
-	}
-	fsBase := t.sregs.FS.Base
-	if flags&cloneSettls != 0 {
-		fsBase = tls
-	}
-	if flags&cloneParentSettid != 0 && p.as.WriteU32(ptid, uint32(tid)) != nil {
-		return -EFAULT
-	}
-	if flags&cloneChildSettid != 0 && p.as.WriteU32(ctid, uint32(tid)) != nil {
-		return -EFAULT
-	}
-	if flags&cloneChildCleartid != 0 {
-		th.clearTID = ctid
-	}
+	st := t.childStart(th, p.as, flags, newsp, ptid, ctid, tls, xs)
 	sb.mu.Lock()
 	if sb.vcpus() >= sb.maxThreads() {
 		sb.mu.Unlock()
@@ -241,8 +206,32 @@ func (t *Thread) cloneThread(flags, newsp, ptid, ctid, tls uint64) int64 {
 	p.threads[tid] = th
 	sb.tids[tid] = th
 	sb.mu.Unlock()
-	th.start(startState{regs: regs, fs: fsBase, gs: t.sregs.GS.Base, xsave: xs})
+	th.start(st)
 	return int64(tid)
+}
+
+// childStart is the state clone's new thread th starts in, with the tid
+// words CLONE_PARENT_SETTID and CLONE_CHILD_SETTID ask for written (as on
+// Linux, a bad address there is not an error of clone).
+func (t *Thread) childStart(th *Thread, childAS *mm.AddressSpace, flags, newsp, ptid, ctid, tls uint64, xs []byte) startState {
+	st := startState{regs: *t.regs, fs: t.sregs.FS.Base, gs: t.sregs.GS.Base, xsave: xs}
+	st.regs.RAX = 0
+	if newsp != 0 {
+		st.regs.RSP = newsp
+	}
+	if flags&cloneSettls != 0 {
+		st.fs = tls
+	}
+	if flags&cloneParentSettid != 0 {
+		t.proc.as.WriteU32(ptid, uint32(th.tid))
+	}
+	if flags&cloneChildSettid != 0 {
+		childAS.WriteU32(ctid, uint32(th.tid))
+	}
+	if flags&cloneChildCleartid != 0 {
+		th.clearTID = ctid
+	}
+	return st
 }
 
 // vcpus is the number of guest threads; sb.mu is held.

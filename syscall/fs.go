@@ -192,28 +192,57 @@ func writev(fd int, bufs [][]byte, off int64, pos bool) int64 {
 	return int64(n)
 }
 
-func sysRead(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
+// rw serves the read and write families. The guest buffer is (va, n), or
+// an iovec array at va of n entries when vec; pos says the I/O is at off
+// rather than at the file position. Pipes, sockets and terminals wait
+// where a signal can interrupt them.
+func (t *Thread) rw(fd, va, n uint64, write, vec, pos bool, off int64) int64 {
+	f, e := t.fd(fd)
 	if e != 0 {
 		return e
 	}
-	bufs, e := t.ioBufs(a[1], a[2], true)
+	if pos && off < 0 {
+		return -EINVAL
+	}
+	var bufs [][]byte
+	if vec {
+		bufs, e = t.iovecs(va, n, !write)
+	} else {
+		bufs, e = t.ioBufs(va, n, !write)
+	}
 	if e != 0 {
 		return e
 	}
-	return t.streamIO(f, pollIn, func() int64 { return readv(f.host, bufs, 0, false) })
+	if pos {
+		// Positional I/O fails at once on a stream (ESPIPE): no wait.
+		if write {
+			return writev(f.host, bufs, off, pos)
+		}
+		return readv(f.host, bufs, off, pos)
+	}
+	if write {
+		return t.streamIO(f, pollOut, func() int64 { return writev(f.host, bufs, off, pos) })
+	}
+	return t.streamIO(f, pollIn, func() int64 { return readv(f.host, bufs, off, pos) })
 }
 
-func sysWrite(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
-	if e != 0 {
-		return e
-	}
-	bufs, e := t.ioBufs(a[1], a[2], false)
-	if e != 0 {
-		return e
-	}
-	return t.streamIO(f, pollOut, func() int64 { return writev(f.host, bufs, 0, false) })
+func sysRead(t *Thread, a *[6]uint64) int64  { return t.rw(a[0], a[1], a[2], false, false, false, 0) }
+func sysWrite(t *Thread, a *[6]uint64) int64 { return t.rw(a[0], a[1], a[2], true, false, false, 0) }
+func sysPread64(t *Thread, a *[6]uint64) int64 {
+	return t.rw(a[0], a[1], a[2], false, false, true, int64(a[3]))
+}
+func sysPwrite64(t *Thread, a *[6]uint64) int64 {
+	return t.rw(a[0], a[1], a[2], true, false, true, int64(a[3]))
+}
+func sysReadv(t *Thread, a *[6]uint64) int64  { return t.rw(a[0], a[1], a[2], false, true, false, 0) }
+func sysWritev(t *Thread, a *[6]uint64) int64 { return t.rw(a[0], a[1], a[2], true, true, false, 0) }
+
+// preadv and pwritev take offset -1 as "at the file position".
+func sysPreadv(t *Thread, a *[6]uint64) int64 {
+	return t.rw(a[0], a[1], a[2], false, true, int64(a[3]) != -1, int64(a[3]))
+}
+func sysPwritev(t *Thread, a *[6]uint64) int64 {
+	return t.rw(a[0], a[1], a[2], true, true, int64(a[3]) != -1, int64(a[3]))
 }
 
 // streamIO runs op on f, first waiting (interruptibly) until f is ready
@@ -262,90 +291,6 @@ func (t *Thread) waitFD(fd int, events int16) int64 {
 }
 
 const EPIPE = 32
-
-func sysPread64(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
-	if e != 0 {
-		return e
-	}
-	if int64(a[3]) < 0 {
-		return -EINVAL
-	}
-	bufs, e := t.ioBufs(a[1], a[2], true)
-	if e != 0 {
-		return e
-	}
-	return readv(f.host, bufs, int64(a[3]), true)
-}
-
-func sysPwrite64(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
-	if e != 0 {
-		return e
-	}
-	if int64(a[3]) < 0 {
-		return -EINVAL
-	}
-	bufs, e := t.ioBufs(a[1], a[2], false)
-	if e != 0 {
-		return e
-	}
-	return writev(f.host, bufs, int64(a[3]), true)
-}
-
-func sysReadv(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
-	if e != 0 {
-		return e
-	}
-	bufs, e := t.iovecs(a[1], a[2], true)
-	if e != 0 {
-		return e
-	}
-	return t.streamIO(f, pollIn, func() int64 { return readv(f.host, bufs, 0, false) })
-}
-
-func sysWritev(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
-	if e != 0 {
-		return e
-	}
-	bufs, e := t.iovecs(a[1], a[2], false)
-	if e != 0 {
-		return e
-	}
-	return t.streamIO(f, pollOut, func() int64 { return writev(f.host, bufs, 0, false) })
-}
-
-func sysPreadv(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
-	if e != 0 {
-		return e
-	}
-	bufs, e := t.iovecs(a[1], a[2], true)
-	if e != 0 {
-		return e
-	}
-	if int64(a[3]) == -1 {
-		return readv(f.host, bufs, 0, false)
-	}
-	return readv(f.host, bufs, int64(a[3]), true)
-}
-
-func sysPwritev(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
-	if e != 0 {
-		return e
-	}
-	bufs, e := t.iovecs(a[1], a[2], false)
-	if e != 0 {
-		return e
-	}
-	if int64(a[3]) == -1 {
-		return writev(f.host, bufs, 0, false)
-	}
-	return writev(f.host, bufs, int64(a[3]), true)
-}
 
 func sysLseek(t *Thread, a *[6]uint64) int64 {
 	f, e := t.fd(a[0])

@@ -78,6 +78,7 @@ type Sandbox struct {
 	done       chan struct{} // closed when the first process ends
 	wg         sync.WaitGroup
 	slots      []bool
+	idle       []idleVCPU // vCPUs of ended threads, for reuse
 	errMu      sync.Mutex
 	err        error
 
@@ -310,6 +311,31 @@ func (sb *Sandbox) allocSlot() (int, error) {
 	}
 	sb.slots = append(sb.slots, true)
 	return i, nil
+}
+
+// idleVCPU is a vCPU whose thread ended, with its descriptor-table slot.
+type idleVCPU struct {
+	cpu  *kvm.VCPU
+	slot int
+}
+
+// takeVCPU returns an idle vCPU and its slot, or nil.
+func (sb *Sandbox) takeVCPU() (*kvm.VCPU, int) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if n := len(sb.idle); n > 0 {
+		v := sb.idle[n-1]
+		sb.idle = sb.idle[:n-1]
+		return v.cpu, v.slot
+	}
+	return nil, -1
+}
+
+// parkVCPU keeps an ended thread's vCPU for the next thread.
+func (sb *Sandbox) parkVCPU(cpu *kvm.VCPU, slot int) {
+	sb.mu.Lock()
+	sb.idle = append(sb.idle, idleVCPU{cpu, slot})
+	sb.mu.Unlock()
 }
 
 func (sb *Sandbox) freeSlot(i int) {

@@ -119,15 +119,22 @@ func (t *Thread) start(st startState) {
 
 func (t *Thread) setupVCPU(st startState) error {
 	sb := t.sb
-	slot, err := sb.allocSlot()
-	if err != nil {
-		return err
+	// KVM frees no vCPU before the VM goes: threads that end leave theirs
+	// for the next one.
+	cpu, slot := sb.takeVCPU()
+	if cpu != nil {
+		cpu.Rebind()
+	} else {
+		var err error
+		if slot, err = sb.allocSlot(); err != nil {
+			return err
+		}
+		if cpu, err = sb.vm.NewAMD64VCPU(); err != nil {
+			sb.freeSlot(slot)
+			return err
+		}
 	}
 	t.slot = slot
-	cpu, err := sb.vm.NewAMD64VCPU()
-	if err != nil {
-		return err
-	}
 	t.cpu, t.regs, t.sregs = cpu, cpu.Regs(), cpu.SRegs()
 	if err := cpu.SetMSRs(amd64.SyscallMSRs(false)); err != nil {
 		return err
@@ -248,9 +255,10 @@ func (t *Thread) exitThread() {
 	unix.Close(t.wakeFD)
 	t.wakeMu.Unlock()
 	if t.cpu != nil {
-		t.cpu.Close()
+		t.sb.parkVCPU(t.cpu, t.slot)
+	} else {
+		t.sb.freeSlot(t.slot)
 	}
-	t.sb.freeSlot(t.slot)
 	if last {
 		p.finish()
 	}

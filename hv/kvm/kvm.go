@@ -440,3 +440,14 @@ func (c *VCPU) SetXSAVE(b []byte) error {
 	}
 	return nil
 }
+
+// Rebind makes the calling OS thread the vCPU's owner (the thread Kick
+// signals). KVM lets a vCPU move between threads; elfuse reuses vCPUs
+// because KVM frees none before the VM goes.
+func (c *VCPU) Rebind() {
+	c.kickMu.Lock()
+	c.tid = unix.Gettid()
+	c.run[runImmediateExit] = 0
+	c.kicks.Store(0)
+	c.kickMu.Unlock()
+}
