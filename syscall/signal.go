@@ -389,8 +389,7 @@ func (t *Thread) setupFrame(sig int, info *sigInfo, act sigAction) bool {
 			r.RIP -= 2
 			r.RAX = t.restartNr
 		} else {
-			r.RAX = uint64(-EINTR & 0xffffffffffffffff)
-			r.RAX = ^uint64(EINTR - 1)
+			r.RAX = ^uint64(EINTR - 1) // -EINTR
 		}
 		t.restart = 0
 	}
