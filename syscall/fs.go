@@ -136,27 +136,40 @@ func (t *Thread) iovecs(va, cnt uint64, write bool) ([][]byte, int64) {
 	return bufs, 0
 }
 
-func readv(fd int, bufs [][]byte, off int64, pos bool) int64 {
-	if len(bufs) == 0 {
-		var err error
-		if pos {
-			_, err = unix.Pread(fd, nil, off)
-		} else {
-			_, err = unix.Read(fd, nil)
-		}
-		return errno(err)
-	}
+// hostOps are the host calls of one direction of I/O.
+type hostOps struct {
+	one   func(fd int, b []byte) (int, error)
+	oneAt func(fd int, b []byte, off int64) (int, error)
+	vec   func(fd int, bufs [][]byte) (int, error)
+	vecAt func(fd int, bufs [][]byte, off int64) (int, error)
+}
+
+var (
+	readOps  = hostOps{unix.Read, unix.Pread, unix.Readv, unix.Preadv}
+	writeOps = hostOps{unix.Write, unix.Pwrite, unix.Writev, unix.Pwritev}
+)
+
+// hostIO moves data between a host fd and guest buffers, at off when pos.
+func hostIO(ops hostOps, fd int, bufs [][]byte, off int64, pos bool) int64 {
 	var n int
 	var err error
 	switch {
-	case len(bufs) == 1 && pos:
-		n, err = unix.Pread(fd, bufs[0], off)
-	case len(bufs) == 1:
-		n, err = unix.Read(fd, bufs[0])
+	case len(bufs) <= 1 && pos:
+		var b []byte
+		if len(bufs) == 1 {
+			b = bufs[0]
+		}
+		n, err = ops.oneAt(fd, b, off)
+	case len(bufs) <= 1:
+		var b []byte
+		if len(bufs) == 1 {
+			b = bufs[0]
+		}
+		n, err = ops.one(fd, b)
 	case pos:
-		n, err = unix.Preadv(fd, bufs, off)
+		n, err = ops.vecAt(fd, bufs, off)
 	default:
-		n, err = unix.Readv(fd, bufs)
+		n, err = ops.vec(fd, bufs)
 	}
 	if err != nil {
 		return errno(err)
@@ -164,32 +177,11 @@ func readv(fd int, bufs [][]byte, off int64, pos bool) int64 {
 	return int64(n)
 }
 
+func readv(fd int, bufs [][]byte, off int64, pos bool) int64 {
+	return hostIO(readOps, fd, bufs, off, pos)
+}
 func writev(fd int, bufs [][]byte, off int64, pos bool) int64 {
-	if len(bufs) == 0 {
-		var err error
-		if pos {
-			_, err = unix.Pwrite(fd, nil, off)
-		} else {
-			_, err = unix.Write(fd, nil)
-		}
-		return errno(err)
-	}
-	var n int
-	var err error
-	switch {
-	case len(bufs) == 1 && pos:
-		n, err = unix.Pwrite(fd, bufs[0], off)
-	case len(bufs) == 1:
-		n, err = unix.Write(fd, bufs[0])
-	case pos:
-		n, err = unix.Pwritev(fd, bufs, off)
-	default:
-		n, err = unix.Writev(fd, bufs)
-	}
-	if err != nil {
-		return errno(err)
-	}
-	return int64(n)
+	return hostIO(writeOps, fd, bufs, off, pos)
 }
 
 // rw serves the read and write families. The guest buffer is (va, n), or
