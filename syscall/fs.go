@@ -644,11 +644,16 @@ func sysFchmodat2(t *Thread, a *[6]uint64) int64 {
 }
 
 func sysFchmod(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
+	return t.onFD(a[0], func(fd int) error { return unix.Fchmod(fd, uint32(a[1])&0o7777) })
+}
+
+// onFD runs a host call on the host fd behind guest fd.
+func (t *Thread) onFD(fd uint64, call func(int) error) int64 {
+	f, e := t.fd(fd)
 	if e != 0 {
 		return e
 	}
-	return errno(unix.Fchmod(f.host, uint32(a[1])&0o7777))
+	return errno(call(f.host))
 }
 
 func (t *Thread) fchownat(dirfd, pathVA, uid, gid, flags uint64) int64 {
@@ -775,21 +780,9 @@ func sysTruncate(t *Thread, a *[6]uint64) int64 {
 	return errno(unix.Truncate(hp, int64(a[1])))
 }
 
-func sysFsync(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
-	if e != 0 {
-		return e
-	}
-	return errno(unix.Fsync(f.host))
-}
+func sysFsync(t *Thread, a *[6]uint64) int64 { return t.onFD(a[0], unix.Fsync) }
 
-func sysFdatasync(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
-	if e != 0 {
-		return e
-	}
-	return errno(unix.Fdatasync(f.host))
-}
+func sysFdatasync(t *Thread, a *[6]uint64) int64 { return t.onFD(a[0], unix.Fdatasync) }
 
 func (t *Thread) dupTo(old *fdEntry, newfd int, cloexec bool) int64 {
 	h, err := unix.FcntlInt(uintptr(old.host), unix.F_DUPFD_CLOEXEC, 0)
@@ -1003,6 +996,31 @@ func sysUmask(t *Thread, a *[6]uint64) int64 {
 	return int64(old)
 }
 
+// optOffset reads the optional off_t that sendfile and copy_file_range
+// take by pointer (nil when va is 0).
+func (t *Thread) optOffset(va uint64) (*int64, int64) {
+	if va == 0 {
+		return nil, 0
+	}
+	v, e := t.getU64(va)
+	if e != 0 {
+		return nil, e
+	}
+	o := int64(v)
+	if o < 0 {
+		return nil, -EINVAL
+	}
+	return &o, 0
+}
+
+// putOffset writes an updated offset back.
+func (t *Thread) putOffset(va uint64, o *int64) int64 {
+	if o == nil {
+		return 0
+	}
+	return t.putU64(va, uint64(*o))
+}
+
 func sysSendfile(t *Thread, a *[6]uint64) int64 {
 	out, e := t.fd(a[0])
 	if e != 0 {
@@ -1012,27 +1030,15 @@ func sysSendfile(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	count := int(min(a[3], 0x7ffff000))
-	if a[2] == 0 {
-		n, err := unix.Sendfile(out.host, in.host, nil, count)
-		if err != nil {
-			return errno(err)
-		}
-		return int64(n)
-	}
-	off, e := t.getU64(a[2])
+	off, e := t.optOffset(a[2])
 	if e != 0 {
 		return e
 	}
-	o := int64(off)
-	if o < 0 {
-		return -EINVAL
-	}
-	n, err := unix.Sendfile(out.host, in.host, &o, count)
+	n, err := unix.Sendfile(out.host, in.host, off, int(min(a[3], 0x7ffff000)))
 	if err != nil {
 		return errno(err)
 	}
-	if e := t.putU64(a[2], uint64(o)); e != 0 {
+	if e := t.putOffset(a[2], off); e != 0 {
 		return e
 	}
 	return int64(n)
@@ -1050,28 +1056,23 @@ func sysCopyFileRange(t *Thread, a *[6]uint64) int64 {
 	if a[5] != 0 {
 		return -EINVAL
 	}
-	var offs [2]*int64
-	for i, va := range []uint64{a[1], a[3]} {
-		if va == 0 {
-			continue
-		}
-		v, e := t.getU64(va)
-		if e != 0 {
-			return e
-		}
-		o := int64(v)
-		offs[i] = &o
+	inOff, e := t.optOffset(a[1])
+	if e != 0 {
+		return e
 	}
-	n, err := unix.CopyFileRange(in.host, offs[0], out.host, offs[1], int(min(a[4], 0x7ffff000)), 0)
+	outOff, e := t.optOffset(a[3])
+	if e != 0 {
+		return e
+	}
+	n, err := unix.CopyFileRange(in.host, inOff, out.host, outOff, int(min(a[4], 0x7ffff000)), 0)
 	if err != nil {
 		return errno(err)
 	}
-	for i, va := range []uint64{a[1], a[3]} {
-		if offs[i] != nil {
-			if e := t.putU64(va, uint64(*offs[i])); e != 0 {
-				return e
-			}
-		}
+	if e := t.putOffset(a[1], inOff); e != 0 {
+		return e
+	}
+	if e := t.putOffset(a[3], outOff); e != 0 {
+		return e
 	}
 	return int64(n)
 }

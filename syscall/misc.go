@@ -565,15 +565,7 @@ func sysPipe2(t *Thread, a *[6]uint64) int64 {
 
 func sysPipe(t *Thread, a *[6]uint64) int64 { return sysPipe2(t, &[6]uint64{a[0], 0}) }
 
-func sysRseq(t *Thread, a *[6]uint64) int64 { return -ENOSYS }
-
-func sysSyncfs(t *Thread, a *[6]uint64) int64 {
-	f, e := t.fd(a[0])
-	if e != 0 {
-		return e
-	}
-	return errno(unix.Syncfs(f.host))
-}
+func sysSyncfs(t *Thread, a *[6]uint64) int64 { return t.onFD(a[0], unix.Syncfs) }
 
 func sysSync(t *Thread, a *[6]uint64) int64 {
 	unix.Sync()

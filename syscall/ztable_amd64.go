@@ -337,7 +337,7 @@ var amd64Table = [...]sysEntry{
 	331: {name: "pkey_free", fn: nil, paths: 0},
 	332: {name: "statx", fn: sysStatx, paths: 2},
 	333: {name: "io_pgetevents", fn: nil, paths: 0},
-	334: {name: "rseq", fn: sysRseq, paths: 0},
+	334: {name: "rseq", fn: nil, paths: 0},
 	424: {name: "pidfd_send_signal", fn: nil, paths: 0},
 	425: {name: "io_uring_setup", fn: nil, paths: 0},
 	426: {name: "io_uring_enter", fn: nil, paths: 0},
