@@ -81,7 +81,14 @@ func (t *Thread) prepareExec(dirfd int, host, guest string, argv []string, depth
 	if depth > maxScriptDepth {
 		return nil, -ELOOP
 	}
-	fd, err := unix.Openat(dirfd, host, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	guestPath := t.lookedUp
+	oflags := unix.O_RDONLY | unix.O_CLOEXEC
+	if dirfd != unix.AT_FDCWD {
+		// A confined lookup's result (execveat's empty path is a
+		// /proc/self/fd link, which must be followed).
+		oflags |= t.noFollow()
+	}
+	fd, err := unix.Openat(dirfd, host, oflags, 0)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -125,11 +132,11 @@ func (t *Thread) prepareExec(dirfd int, host, guest string, argv []string, depth
 		if len(argv) > 1 {
 			nargv = append(nargv, argv[1:]...)
 		}
-		ih, err := t.sb.res.Resolve(t.proc.fs.cwd, interp, true)
-		if err != nil {
-			return nil, errno(err)
+		id, ih, e := t.hostAt(cwdFD, interp, true)
+		if e != 0 {
+			return nil, e
 		}
-		return t.prepareExec(unix.AT_FDCWD, ih, interp, nargv, depth+1)
+		return t.prepareExec(id, ih, interp, nargv, depth+1)
 	}
 	ef, err := loader.Parse(f, st.Size())
 	if err != nil || ef.Arch != loader.AMD64 {
@@ -137,13 +144,15 @@ func (t *Thread) prepareExec(dirfd int, host, guest string, argv []string, depth
 		return nil, -ENOEXEC
 	}
 	x := &execImage{exe: &loader.Exe{File: f, ELF: ef}, argv: argv, hostPath: host}
-	if dirfd != unix.AT_FDCWD || !path.IsAbs(host) {
+	if t.sb.res.Confined() {
+		x.hostPath = guestPath // a confined process's exe is a guest path
+	} else if dirfd != unix.AT_FDCWD || !path.IsAbs(host) {
 		if p, err := readlinkFD(fd); err == nil {
 			x.hostPath = p
 		}
 	}
 	if ef.Interp != "" {
-		ih, err := t.sb.res.Resolve("/", ef.Interp, true)
+		ih, err := t.sb.res.Resolve("/", ef.Interp, true, &t.scratch)
 		if err == nil {
 			x.interp, err = loader.Open(ih)
 		}
@@ -192,10 +201,9 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 		if e != 0 {
 			return e
 		}
-		d, host = f.host, ""
-		host = "/proc/self/fd/" + itoa(f.host)
-		d = unix.AT_FDCWD
-	} else if d, host, e = t.hostAt(dirfd, guest); e != 0 {
+		host, d = "/proc/self/fd/"+itoa(f.host), unix.AT_FDCWD
+		t.lookedUp = f.path
+	} else if d, host, e = t.hostAt(dirfd, guest, flags&atSymlinkNofollow == 0); e != 0 {
 		return e
 	}
 	if len(argv) == 0 {

@@ -4,6 +4,7 @@ package syscall
 
 import (
 	"encoding/binary"
+	"path"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,15 +42,21 @@ func encodeOpenFlags(h int) int {
 }
 
 func (t *Thread) openat(dirfd uint64, pathVA uint64, flags, mode uint64) int64 {
-	d, hp, e := t.pathAt(dirfd, pathVA)
+	follow := flags&oNofollow == 0 && flags&(oCreat|oExcl) != oCreat|oExcl
+	d, hp, e := t.pathAt(dirfd, pathVA, follow)
 	if e != 0 {
 		return e
 	}
-	hfd, err := unix.Openat(d, hp, decodeOpenFlags(int(flags))|unix.O_CLOEXEC, uint32(mode)&^t.proc.fs.umask&0o7777)
+	hflags := decodeOpenFlags(int(flags)) | unix.O_CLOEXEC
+	if t.sb.res.Confined() {
+		// The lookup followed any link; one put there since is not.
+		hflags |= unix.O_NOFOLLOW
+	}
+	hfd, err := unix.Openat(d, hp, hflags, uint32(mode)&^t.proc.fs.umask&0o7777)
 	if err != nil {
 		return errno(err)
 	}
-	p, _ := t.pathArg(pathVA)
+	p := t.lookedUp
 	return t.proc.addFD(&fdEntry{host: hfd, cloexec: flags&oCloexec != 0, path: p}, 0)
 }
 
@@ -337,8 +344,10 @@ func (t *Thread) fstatat(dirfd, pathVA, statVA, flags uint64) int64 {
 			return -ENOENT
 		}
 		if int32(dirfd) == atFDCWD {
-			hp, _ := t.sb.res.Resolve(t.proc.fs.cwd, ".", true)
-			err = unix.Stat(hp, &st)
+			var hp string
+			if hp, err = t.sb.res.Resolve(t.proc.fs.cwd, ".", true, &t.scratch); err == nil {
+				err = unix.Stat(hp, &st)
+			}
 		} else {
 			f, e := t.fd(dirfd)
 			if e != 0 {
@@ -347,15 +356,11 @@ func (t *Thread) fstatat(dirfd, pathVA, statVA, flags uint64) int64 {
 			err = unix.Fstat(f.host, &st)
 		}
 	} else {
-		d, hp, e := t.hostAt(dirfd, p)
+		d, hp, e := t.hostAt(dirfd, p, flags&atSymlinkNofollow == 0)
 		if e != 0 {
 			return e
 		}
-		hf := 0
-		if flags&atSymlinkNofollow != 0 {
-			hf |= unix.AT_SYMLINK_NOFOLLOW
-		}
-		err = unix.Fstatat(d, hp, &st, hf)
+		err = unix.Fstatat(d, hp, &st, t.atFlags(flags&atSymlinkNofollow == 0))
 	}
 	if err != nil {
 		return errno(err)
@@ -400,7 +405,10 @@ func sysStatx(t *Thread, a *[6]uint64) int64 {
 		}
 		if int32(a[0]) == atFDCWD {
 			d = unix.AT_FDCWD
-			hp, _ = t.sb.res.Resolve(t.proc.fs.cwd, ".", true)
+			var err error
+			if hp, err = t.sb.res.Resolve(t.proc.fs.cwd, ".", true, &t.scratch); err != nil {
+				return errno(err)
+			}
 			flags &^= atEmptyPath
 		} else {
 			f, e := t.fd(a[0])
@@ -409,13 +417,10 @@ func sysStatx(t *Thread, a *[6]uint64) int64 {
 			}
 			d = f.host
 		}
-	} else if d, hp, e = t.hostAt(a[0], p); e != 0 {
+	} else if d, hp, e = t.hostAt(a[0], p, flags&atSymlinkNofollow == 0); e != 0 {
 		return e
 	}
-	hflags := 0
-	if flags&atSymlinkNofollow != 0 {
-		hflags |= unix.AT_SYMLINK_NOFOLLOW
-	}
+	hflags := t.atFlags(flags&atSymlinkNofollow == 0)
 	if flags&atEmptyPath != 0 {
 		hflags |= unix.AT_EMPTY_PATH
 	}
@@ -497,7 +502,7 @@ func (t *Thread) readlinkat(dirfd, pathVA, buf, size uint64) int64 {
 	if p == "/proc/self/exe" || p == "/proc/thread-self/exe" || p == "/proc/"+itoa(t.proc.pid)+"/exe" {
 		target = t.proc.exePath
 	} else {
-		d, hp, e := t.hostAt(dirfd, p)
+		d, hp, e := t.hostAt(dirfd, p, false)
 		if e != 0 {
 			return e
 		}
@@ -523,7 +528,7 @@ func sysReadlink(t *Thread, a *[6]uint64) int64 {
 func sysReadlinkat(t *Thread, a *[6]uint64) int64 { return t.readlinkat(a[0], a[1], a[2], a[3]) }
 
 func (t *Thread) mkdirat(dirfd, pathVA, mode uint64) int64 {
-	d, hp, e := t.pathAt(dirfd, pathVA)
+	d, hp, e := t.pathAt(dirfd, pathVA, false)
 	if e != 0 {
 		return e
 	}
@@ -539,7 +544,7 @@ func (t *Thread) unlinkat(dirfd, pathVA, flags uint64) int64 {
 	if flags&^atRemovedir != 0 {
 		return -EINVAL
 	}
-	d, hp, e := t.pathAt(dirfd, pathVA)
+	d, hp, e := t.pathAt(dirfd, pathVA, false)
 	if e != 0 {
 		return e
 	}
@@ -559,11 +564,11 @@ func sysRmdir(t *Thread, a *[6]uint64) int64 {
 func sysUnlinkat(t *Thread, a *[6]uint64) int64 { return t.unlinkat(a[0], a[1], a[2]) }
 
 func (t *Thread) renameat2(od, op, nd, np, flags uint64) int64 {
-	d1, p1, e := t.pathAt(od, op)
+	d1, p1, e := t.pathAt(od, op, false)
 	if e != 0 {
 		return e
 	}
-	d2, p2, e := t.pathAt(nd, np)
+	d2, p2, e := t.pathAt(nd, np, false)
 	if e != 0 {
 		return e
 	}
@@ -585,16 +590,17 @@ func (t *Thread) linkat(od, op, nd, np, flags uint64) int64 {
 	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
 		return -EINVAL
 	}
-	d1, p1, e := t.pathAt(od, op)
+	follow := flags&atSymlinkFollow != 0
+	d1, p1, e := t.pathAt(od, op, follow)
 	if e != 0 {
 		return e
 	}
-	d2, p2, e := t.pathAt(nd, np)
+	d2, p2, e := t.pathAt(nd, np, false)
 	if e != 0 {
 		return e
 	}
 	hf := 0
-	if flags&atSymlinkFollow != 0 {
+	if follow && !t.sb.res.Confined() {
 		hf = unix.AT_SYMLINK_FOLLOW
 	}
 	return errno(unix.Linkat(d1, p1, d2, p2, hf))
@@ -611,7 +617,7 @@ func (t *Thread) symlinkat(targetVA, nd, np uint64) int64 {
 	if target == "" {
 		return -ENOENT
 	}
-	d, hp, e := t.pathAt(nd, np)
+	d, hp, e := t.pathAt(nd, np, false)
 	if e != 0 {
 		return e
 	}
@@ -622,7 +628,7 @@ func sysSymlink(t *Thread, a *[6]uint64) int64   { return t.symlinkat(a[0], cwdF
 func sysSymlinkat(t *Thread, a *[6]uint64) int64 { return t.symlinkat(a[0], a[1], a[2]) }
 
 func (t *Thread) fchmodat(dirfd, pathVA, mode, flags uint64) int64 {
-	d, hp, e := t.pathAt(dirfd, pathVA)
+	d, hp, e := t.pathAt(dirfd, pathVA, true)
 	if e != 0 {
 		return e
 	}
@@ -671,14 +677,11 @@ func (t *Thread) fchownat(dirfd, pathVA, uid, gid, flags uint64) int64 {
 		}
 		return errno(unix.Fchown(f.host, int(int32(uid)), int(int32(gid))))
 	}
-	d, hp, e := t.hostAt(dirfd, p)
+	d, hp, e := t.hostAt(dirfd, p, flags&atSymlinkNofollow == 0)
 	if e != 0 {
 		return e
 	}
-	hf := 0
-	if flags&atSymlinkNofollow != 0 {
-		hf = unix.AT_SYMLINK_NOFOLLOW
-	}
+	hf := t.atFlags(flags&atSymlinkNofollow == 0)
 	return errno(unix.Fchownat(d, hp, int(int32(uid)), int(int32(gid)), hf))
 }
 
@@ -714,10 +717,7 @@ func sysUtimensat(t *Thread, a *[6]uint64) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return -EINVAL
 	}
-	hf := 0
-	if flags&atSymlinkNofollow != 0 {
-		hf = unix.AT_SYMLINK_NOFOLLOW
-	}
+	hf := t.atFlags(flags&atSymlinkNofollow == 0)
 	if a[1] == 0 {
 		// utimensat(fd, NULL, ...) sets the times of fd itself.
 		f, e := t.fd(a[0])
@@ -729,7 +729,7 @@ func sysUtimensat(t *Thread, a *[6]uint64) int64 {
 		}
 		return errno(unix.UtimesNanoAt(f.host, "", ts, unix.AT_EMPTY_PATH))
 	}
-	d, hp, e := t.pathAt(a[0], a[1])
+	d, hp, e := t.pathAt(a[0], a[1], flags&atSymlinkNofollow == 0)
 	if e != 0 {
 		return e
 	}
@@ -740,14 +740,11 @@ func (t *Thread) faccessat(dirfd, pathVA, mode, flags uint64) int64 {
 	if mode&^7 != 0 || flags&^(atEaccess|atSymlinkNofollow|atEmptyPath) != 0 {
 		return -EINVAL
 	}
-	d, hp, e := t.pathAt(dirfd, pathVA)
+	d, hp, e := t.pathAt(dirfd, pathVA, flags&atSymlinkNofollow == 0)
 	if e != 0 {
 		return e
 	}
-	hf := 0
-	if flags&atSymlinkNofollow != 0 {
-		hf |= unix.AT_SYMLINK_NOFOLLOW
-	}
+	hf := t.atFlags(flags&atSymlinkNofollow == 0)
 	if flags&atEaccess != 0 {
 		hf |= unix.AT_EACCESS
 	}
@@ -770,14 +767,19 @@ func sysFtruncate(t *Thread, a *[6]uint64) int64 {
 }
 
 func sysTruncate(t *Thread, a *[6]uint64) int64 {
-	_, hp, e := t.pathAt(cwdFD, a[0])
+	d, hp, e := t.pathAt(cwdFD, a[0], true)
 	if e != 0 {
 		return e
 	}
 	if int64(a[1]) < 0 {
 		return -EINVAL
 	}
-	return errno(unix.Truncate(hp, int64(a[1])))
+	fd, err := unix.Openat(d, hp, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|t.noFollow(), 0)
+	if err != nil {
+		return errno(err)
+	}
+	defer unix.Close(fd)
+	return errno(unix.Ftruncate(fd, int64(a[1])))
 }
 
 func sysFsync(t *Thread, a *[6]uint64) int64 { return t.onFD(a[0], unix.Fsync) }
@@ -899,14 +901,7 @@ func sysFcntl(t *Thread, a *[6]uint64) int64 {
 }
 
 func sysGetcwd(t *Thread, a *[6]uint64) int64 {
-	cwd := t.proc.fs.cwd
-	if t.sb.res.sysroot != "" && (cwd == t.sb.res.sysroot || len(cwd) > len(t.sb.res.sysroot) && cwd[:len(t.sb.res.sysroot)+1] == t.sb.res.sysroot+"/") {
-		cwd = cwd[len(t.sb.res.sysroot):]
-		if cwd == "" {
-			cwd = "/"
-		}
-	}
-	b := append([]byte(cwd), 0)
+	b := append([]byte(t.sb.res.GuestPath(t.proc.fs.cwd)), 0)
 	if uint64(len(b)) > a[1] {
 		return -ERANGE
 	}
@@ -916,22 +911,13 @@ func sysGetcwd(t *Thread, a *[6]uint64) int64 {
 	return int64(len(b))
 }
 
-// chdirTo makes the host directory the process's working directory, kept
-// as its canonical path (as the kernel's getcwd reports it).
-func (t *Thread) chdirTo(host string) int64 {
-	fd, err := unix.Open(host, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// chdirTo makes the guest directory p the process's working directory.
+func (t *Thread) chdirTo(p string) int64 {
+	cwd, err := t.sb.res.Chdir(t.proc.fs.cwd, p)
 	if err != nil {
 		return errno(err)
 	}
-	defer unix.Close(fd)
-	if err := unix.Faccessat(fd, ".", unix.X_OK, 0); err != nil {
-		return errno(err)
-	}
-	real, err := readlinkFD(fd)
-	if err != nil {
-		return errno(err)
-	}
-	t.proc.fs.cwd = real
+	t.proc.fs.cwd = cwd
 	return 0
 }
 
@@ -943,17 +929,20 @@ func sysChdir(t *Thread, a *[6]uint64) int64 {
 	if p == "" {
 		return -ENOENT
 	}
-	_, hp, e := t.hostAt(cwdFD, p)
-	if e != 0 {
-		return e
-	}
-	return t.chdirTo(hp)
+	return t.chdirTo(p)
 }
 
 func sysFchdir(t *Thread, a *[6]uint64) int64 {
 	f, e := t.fd(a[0])
 	if e != 0 {
 		return e
+	}
+	if t.sb.res.Confined() {
+		// The working directory is a guest path: the one fd was opened by.
+		if !path.IsAbs(f.path) {
+			return -ENOTDIR
+		}
+		return t.chdirTo(f.path)
 	}
 	return t.chdirTo("/proc/self/fd/" + itoa(f.host))
 }

@@ -85,10 +85,16 @@ const (
 
 func sysUname(t *Thread, a *[6]uint64) int64 {
 	var b [65 * 6]byte
-	var un unix.Utsname
-	_ = unix.Uname(&un)
-	host := cstr(un.Nodename[:])
-	for i, s := range []string{"Linux", host, unameRelease, unameVersion, "x86_64", "(none)"} {
+	host, domain := t.sb.cfg.Hostname, t.sb.cfg.Domainname
+	if host == "" {
+		var un unix.Utsname
+		_ = unix.Uname(&un)
+		host = cstr(un.Nodename[:])
+	}
+	if domain == "" {
+		domain = "(none)"
+	}
+	for i, s := range []string{"Linux", host, unameRelease, unameVersion, "x86_64", domain} {
 		copy(b[65*i:65*i+64], s)
 	}
 	return t.put(a[0], b[:])

@@ -81,6 +81,7 @@ type Process struct {
 	exitStatus int           // wait status decided by exit_group or a fatal signal
 	execed     bool          // has called execve (the parent may no longer setpgid it)
 	cont       chan struct{} // closed when a stopped process continues
+	external   chan struct{} // an Exec'd process's: closed at its exit
 }
 
 // Wait-status encodings.
@@ -100,27 +101,45 @@ func statusOf(ws int) ExitStatus {
 	return ExitStatus{Signal: ws & 0x7f}
 }
 
-func (sb *Sandbox) newInit() (*Process, error) {
+// newProcess makes a process with no parent: the first one (pid 1) or
+// one started by Exec. cwd is in the resolver's form; cred nil is the
+// host's identity.
+func (sb *Sandbox) newProcess(pid int, cwd string, c *Cred) (*Process, error) {
 	as, err := mm.NewAddressSpace(sb.phys, sb.kernel)
 	if err != nil {
 		return nil, err
 	}
-	uid, gid := uint32(unix.Getuid()), uint32(unix.Getgid())
-	p := &Process{sb: sb, pid: 1, pgid: 1, sid: 1, as: as, asOwned: true, fds: newFDTable(),
-		fs: &fsState{cwd: sb.cwd, umask: 0o022}, sig: &sigHand{},
-		flags:    procFlags{dumpable: true},
-		cred:     cred{uid: uid, euid: uid, suid: uid, fsuid: uid, gid: gid, egid: gid, sgid: gid, fsgid: gid},
-		rlimits:  map[int]unix.Rlimit{},
-		children: map[int]*Process{}, threads: map[int]*Thread{}, exitSignal: SIGCHLD}
-	if gs, err := unix.Getgroups(); err == nil {
-		for _, g := range gs {
-			p.cred.groups = append(p.cred.groups, uint32(g))
+	var uid, gid uint32
+	var groups []uint32
+	if c != nil {
+		uid, gid, groups = c.UID, c.GID, append([]uint32(nil), c.Groups...)
+	} else {
+		uid, gid = uint32(unix.Getuid()), uint32(unix.Getgid())
+		if gs, err := unix.Getgroups(); err == nil {
+			for _, g := range gs {
+				groups = append(groups, uint32(g))
+			}
 		}
 	}
+	umask := uint32(0o022)
+	if sb.cfg.Umask != nil {
+		umask = *sb.cfg.Umask & 0o777
+	}
+	p := &Process{sb: sb, pid: pid, pgid: pid, sid: pid, as: as, asOwned: true, fds: newFDTable(),
+		fs: &fsState{cwd: cwd, umask: umask}, sig: &sigHand{},
+		flags:    procFlags{dumpable: true},
+		cred:     cred{uid: uid, euid: uid, suid: uid, fsuid: uid, gid: gid, egid: gid, sgid: gid, fsgid: gid, groups: groups},
+		rlimits:  map[int]unix.Rlimit{},
+		children: map[int]*Process{}, threads: map[int]*Thread{}, exitSignal: SIGCHLD}
+	for _, r := range sb.cfg.Rlimits {
+		p.rlimits[r.Resource] = unix.Rlimit{Cur: r.Cur, Max: r.Max}
+	}
 	sb.mu.Lock()
-	sb.procs[1] = p
-	sb.lastPID = 1
-	sb.init = p
+	sb.procs[pid] = p
+	if pid == 1 {
+		sb.lastPID = 1
+		sb.init = p
+	}
 	sb.mu.Unlock()
 	return p, nil
 }
@@ -165,6 +184,9 @@ func (p *Process) exitGroupLocked(ws int) {
 		return
 	}
 	p.exitStatus = ws
+	if p.sb.paused {
+		p.sb.resume.Broadcast() // paused threads must see that they end
+	}
 	for _, t := range p.threads {
 		t.killed.Store(true)
 		t.wake()
@@ -242,6 +264,10 @@ func (p *Process) finish() {
 		return
 	}
 	sb.notifyParentLocked(p)
+	if p.external != nil {
+		close(p.external)
+		p.external = nil
+	}
 	sb.broadcastLocked()
 }
 

@@ -4,12 +4,14 @@ package syscall
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elfuse/elfuse/arch/amd64"
@@ -28,6 +30,10 @@ type Config struct {
 	Env  []string
 	// Sysroot, when set, is tried first for guest absolute paths.
 	Sysroot string
+	// Root, when set, confines the guest to this host directory (a
+	// container's root filesystem), with Mounts laid over it.
+	Root   string
+	Mounts []Mount
 	// Cwd is the guest's working directory (a guest path); empty means
 	// the host's.
 	Cwd string
@@ -45,6 +51,15 @@ type Config struct {
 	RAM uint64
 	// Stdin, Stdout, Stderr are host fds for the guest's fds 0-2.
 	Stdin, Stdout, Stderr int
+	// Cred is the first process's identity; nil is the host's.
+	Cred *Cred
+	// Umask is the first process's umask; nil is 022.
+	Umask *uint32
+	// Rlimits override the host's limits for the first process.
+	Rlimits []Rlimit
+	// Hostname and Domainname are what uname reports; "" is the host's
+	// name and "(none)".
+	Hostname, Domainname string
 }
 
 // Stats are counters of a finished sandbox (updated atomically).
@@ -81,6 +96,20 @@ type Sandbox struct {
 	idle       []idleVCPU // vCPUs of ended threads, for reuse
 	errMu      sync.Mutex
 	err        error
+
+	// Start and Wait.
+	first       *Thread
+	firstState  startState
+	startOnce   sync.Once
+	waitOnce    sync.Once
+	started     bool
+	stopForward func()
+	waitErr     error
+
+	// Pause and Resume: threads wait on resume while paused is set.
+	paused  bool
+	pausing atomic.Bool // paused, read without sb.mu on each guest entry
+	resume  *sync.Cond
 
 	xsaveSize int    // bytes of XSAVE state in signal frames
 	xcr0      uint64 // XSAVE features enabled
@@ -120,6 +149,18 @@ func (e *LoadError) Unwrap() error { return e.Err }
 
 // Run runs cfg.Path until its first process exits.
 func Run(cfg Config) (ExitStatus, Stats, error) {
+	sb, err := New(cfg)
+	if err != nil {
+		return ExitStatus{}, Stats{}, err
+	}
+	sb.Start()
+	return sb.Wait()
+}
+
+// New builds a sandbox and loads its first process up to the entrypoint's
+// first instruction, which runs at Start. A sandbox that is never started
+// must be closed.
+func New(cfg Config) (*Sandbox, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -131,28 +172,29 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 	}
 	sb := &Sandbox{cfg: cfg, log: cfg.Log, unknown: map[uint64]bool{},
 		procs: map[int]*Process{}, tids: map[int]*Thread{}, events: make(chan struct{}), done: make(chan struct{})}
+	sb.resume = sync.NewCond(&sb.mu)
 	// The guest's umask is applied by elfuse; the host's must not add to it.
 	unix.Umask(0)
 	// A broken pipe is the guest's SIGPIPE, raised by elfuse; elfuse itself
 	// only sees EPIPE.
 	signal.Ignore(unix.SIGPIPE)
-	sb.res = NewResolver(cfg.Sysroot)
 	var err error
+	if sb.res, err = newResolverFor(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Cwd == "" {
-		sb.cwd, err = os.Getwd()
+		sb.cwd, err = sb.res.GuestCwd()
 	} else {
-		sb.cwd, err = sb.res.Resolve("/", cfg.Cwd, true)
+		sb.cwd, err = sb.res.Chdir("/", cfg.Cwd)
 	}
 	if err != nil {
-		return ExitStatus{}, Stats{}, fmt.Errorf("working directory %q: %w", cfg.Cwd, err)
+		sb.res.Close()
+		return nil, fmt.Errorf("working directory %q: %w", cfg.Cwd, err)
 	}
-	hostPath, err := sb.res.Resolve(sb.cwd, cfg.Path, true)
+	exe, interp, exeGuest, err := sb.openExe(sb.cwd, cfg.Path)
 	if err != nil {
-		return ExitStatus{}, Stats{}, &LoadError{cfg.Path, err}
-	}
-	exe, interp, err := sb.openExe(hostPath)
-	if err != nil {
-		return ExitStatus{}, Stats{}, &LoadError{cfg.Path, err}
+		sb.res.Close()
+		return nil, &LoadError{cfg.Path, err}
 	}
 	defer exe.Close()
 	if interp != nil {
@@ -164,73 +206,121 @@ func Run(cfg Config) (ExitStatus, Stats, error) {
 	sys, err := kvm.Open()
 	tmark("kvm open")
 	if err != nil {
-		return ExitStatus{}, Stats{}, err
+		sb.res.Close()
+		return nil, err
 	}
 	sb.sys = sys
 	if err := sb.setup(); err != nil {
-		return ExitStatus{}, Stats{}, err
+		sb.close()
+		return nil, err
 	}
 	tmark("setup")
-	defer sb.close()
-
-	p, err := sb.newInit()
+	p, err := sb.newProcess(1, sb.cwd, cfg.Cred)
 	if err != nil {
-		return ExitStatus{}, Stats{}, err
+		sb.close()
+		return nil, err
 	}
 	img, err := sb.loadImage(p, exe, interp, cfg.Path, cfg.Argv, cfg.Env)
 	if err != nil {
-		return ExitStatus{}, Stats{}, &LoadError{cfg.Path, err}
+		sb.close()
+		return nil, &LoadError{cfg.Path, err}
+	}
+	if sb.res.Confined() {
+		p.exePath = exeGuest
 	}
 	if err := p.fds.initStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr); err != nil {
-		return ExitStatus{}, Stats{}, err
+		sb.close()
+		return nil, err
 	}
 	t, err := sb.newThread(p, 1)
 	if err != nil {
-		return ExitStatus{}, Stats{}, err
+		sb.close()
+		return nil, err
 	}
 	sb.mu.Lock()
 	p.threads[1] = t
 	sb.tids[1] = t
 	sb.mu.Unlock()
 	tmark("loaded")
-	stopForward := sb.forwardSignals()
-	t.start(startState{regs: hv.AMD64Regs{RIP: img.Entry, RSP: img.SP}})
-	<-sb.done
-	stopForward()
-	sb.wg.Wait()
-	tmark("ran")
-	if err := sb.failure(); err != nil {
-		return ExitStatus{}, sb.stats, err
+	sb.first = t
+	sb.firstState = startState{regs: hv.AMD64Regs{RIP: img.Entry, RSP: img.SP}}
+	return sb, nil
+}
+
+// Start runs the first process. It does nothing after the first call.
+func (sb *Sandbox) Start() {
+	sb.startOnce.Do(func() {
+		sb.stopForward = sb.forwardSignals()
+		sb.first.start(sb.firstState)
+		sb.started = true
+	})
+}
+
+// Wait waits for the first process to end, then for every guest thread,
+// and releases the VM. Its result is the first process's status.
+func (sb *Sandbox) Wait() (ExitStatus, Stats, error) {
+	sb.waitOnce.Do(func() {
+		if !sb.started {
+			sb.close()
+			sb.waitErr = errors.New("sandbox was not started")
+			return
+		}
+		<-sb.done
+		sb.stopForward()
+		sb.wg.Wait()
+		sb.tmark("ran")
+		sb.close()
+		sb.waitErr = sb.failure()
+	})
+	if sb.waitErr != nil {
+		return ExitStatus{}, sb.stats, sb.waitErr
 	}
 	return statusOf(sb.initStatus), sb.stats, nil
 }
 
-// openExe opens and validates an executable and its interpreter.
-func (sb *Sandbox) openExe(hostPath string) (exe, interp *loader.Exe, err error) {
+// Close releases a sandbox that was never started.
+func (sb *Sandbox) Close() {
+	sb.startOnce.Do(func() {})
+	sb.waitOnce.Do(func() { sb.close(); sb.waitErr = errors.New("sandbox closed") })
+}
+
+// openExe opens and validates the executable at guest path p (from the
+// guest directory cwd) and its interpreter.
+func (sb *Sandbox) openExe(cwd, p string) (exe, interp *loader.Exe, guest string, err error) {
+	var keep []int
+	defer func() { closeAll(keep) }()
+	d, name, guest, err := sb.res.Lookup(cwd, p, true, &keep)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	hostPath := name
+	if d != unix.AT_FDCWD {
+		hostPath = "/proc/self/fd/" + itoa(d) + "/" + name
+	}
 	exe, err = loader.Open(hostPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if exe.ELF.Arch != loader.AMD64 {
 		exe.Close()
-		return nil, nil, fmt.Errorf("%s ELF needs a translator, which this build does not have", exe.ELF.Arch)
+		return nil, nil, "", fmt.Errorf("%s ELF needs a translator, which this build does not have", exe.ELF.Arch)
 	}
 	if exe.ELF.Interp != "" {
-		ip, err := sb.res.Resolve("/", exe.ELF.Interp, true)
+		ip, err := sb.res.Resolve("/", exe.ELF.Interp, true, &keep)
 		if err == nil {
 			interp, err = loader.Open(ip)
 		}
 		if err != nil {
 			exe.Close()
-			return nil, nil, fmt.Errorf("interpreter %s: %w", exe.ELF.Interp, err)
+			return nil, nil, "", fmt.Errorf("interpreter %s: %w", exe.ELF.Interp, err)
 		}
 		if interp.ELF.Arch != exe.ELF.Arch || interp.ELF.Interp != "" {
 			exe.Close()
 			interp.Close()
-			return nil, nil, fmt.Errorf("interpreter %s is not a usable %s loader", exe.ELF.Interp, exe.ELF.Arch)
+			return nil, nil, "", fmt.Errorf("interpreter %s is not a usable %s loader", exe.ELF.Interp, exe.ELF.Arch)
 		}
 	}
-	return exe, interp, nil
+	return exe, interp, guest, nil
 }
 
 func (sb *Sandbox) setup() error {
@@ -268,6 +358,7 @@ func (sb *Sandbox) close() {
 	if sb.vm != nil {
 		sb.vm.Close()
 	}
+	sb.res.Close()
 }
 
 func (sb *Sandbox) loadImage(p *Process, exe, interp *loader.Exe, execfn string, argv, env []string) (*loader.Image, error) {

@@ -49,6 +49,9 @@ type Thread struct {
 	inGuest atomic.Bool   // between announcing an entry and leaving KVM_RUN
 	loaded  atomic.Uint64 // the page-table root the vCPU runs on
 	done    bool          // the loop ends
+
+	scratch  []int  // host descriptors a path lookup opened for this call
+	lookedUp string // canonical guest path of the last lookup
 }
 
 func (sb *Sandbox) newThread(p *Process, tid int) (*Thread, error) {
@@ -174,6 +177,13 @@ func (t *Thread) loop() error {
 		// Announce the entry before looking at the root: a thread that
 		// replaces the root then sees this one in the guest and waits for it.
 		t.inGuest.Store(true)
+		if sb.pausing.Load() {
+			t.waitIfPaused()
+			if t.killed.Load() {
+				t.inGuest.Store(false)
+				continue
+			}
+		}
 		if as := t.proc.as; as.Root() != t.loaded.Load() || as.Pending() {
 			t.sb.shootdown(t)
 		}
@@ -299,6 +309,10 @@ func (t *Thread) syscall() {
 		if t.sb.cfg.Trace {
 			t.trace(nr, e, argText, ret)
 		}
+	}
+	if len(t.scratch) > 0 {
+		closeAll(t.scratch)
+		t.scratch = t.scratch[:0]
 	}
 	if ret == justReturn {
 		return // rt_sigreturn and execve set every register themselves

@@ -56,28 +56,64 @@ func (t *Thread) pathArg(va uint64) (string, int64) {
 	return s, 0
 }
 
-// hostAt turns a guest (dirfd, path) pair into a host one.
-func (t *Thread) hostAt(dirfd uint64, p string) (int, string, int64) {
+// hostAt turns a guest (dirfd, path) pair into a host one for the *at
+// calls; follow says whether a symbolic link in the last component is
+// followed (in a confined root elfuse follows it, elsewhere the host
+// call's flags decide). Descriptors the pair needs are closed when the
+// system call returns.
+func (t *Thread) hostAt(dirfd uint64, p string, follow bool) (int, string, int64) {
+	res := t.sb.res
 	if p == "/proc/self/exe" || p == "/proc/thread-self/exe" || p == "/proc/"+itoa(t.proc.pid)+"/exe" {
 		// The host's /proc/self is elfuse: give the guest its own program.
-		return unix.AT_FDCWD, t.proc.exePath, 0
-	}
-	if path.IsAbs(p) || int32(dirfd) == atFDCWD {
-		hp, err := t.sb.res.Resolve(t.proc.fs.cwd, p, true)
-		if err != nil {
-			return 0, "", errno(err)
+		if !res.Confined() {
+			return unix.AT_FDCWD, t.proc.exePath, 0
 		}
-		return unix.AT_FDCWD, hp, 0
+		p = t.proc.exePath
 	}
-	e := t.proc.fds.get(int(int32(dirfd)))
-	if e == nil {
-		return 0, "", -EBADF
+	cwd := t.proc.fs.cwd
+	if !path.IsAbs(p) && int32(dirfd) != atFDCWD {
+		e := t.proc.fds.get(int(int32(dirfd)))
+		if e == nil {
+			return 0, "", -EBADF
+		}
+		if !res.Confined() {
+			return e.host, p, 0
+		}
+		if !path.IsAbs(e.path) {
+			// Not opened by a path elfuse knows: only a directory opened
+			// by path can anchor a relative lookup in a confined root.
+			return 0, "", -ENOTDIR
+		}
+		cwd = e.path
 	}
-	return e.host, p, 0
+	d, name, guest, err := res.Lookup(cwd, p, follow, &t.scratch)
+	if err != nil {
+		return 0, "", errno(err)
+	}
+	t.lookedUp = guest
+	return d, name, 0
+}
+
+// atFlags is the host's AT_SYMLINK_NOFOLLOW when the call must not follow
+// a last symbolic link: when the guest asked so, and always in a confined
+// root, whose lookups have followed any link already.
+func (t *Thread) atFlags(follow bool) int {
+	if !follow || t.sb.res.Confined() {
+		return unix.AT_SYMLINK_NOFOLLOW
+	}
+	return 0
+}
+
+// noFollow is O_NOFOLLOW in a confined root (see atFlags), else 0.
+func (t *Thread) noFollow() int {
+	if t.sb.res.Confined() {
+		return unix.O_NOFOLLOW
+	}
+	return 0
 }
 
 // pathAt reads the path at va and resolves it against dirfd.
-func (t *Thread) pathAt(dirfd, va uint64) (int, string, int64) {
+func (t *Thread) pathAt(dirfd, va uint64, follow bool) (int, string, int64) {
 	p, e := t.pathArg(va)
 	if e != 0 {
 		return 0, "", e
@@ -85,7 +121,7 @@ func (t *Thread) pathAt(dirfd, va uint64) (int, string, int64) {
 	if p == "" {
 		return 0, "", -ENOENT
 	}
-	return t.hostAt(dirfd, p)
+	return t.hostAt(dirfd, p, follow)
 }
 
 func (t *Thread) fd(fd uint64) (*fdEntry, int64) {

@@ -7,7 +7,11 @@ import (
 )
 
 func runGuest(o guestOptions) (int, guestStats, error) {
-	st, stats, err := lsys.Run(lsys.Config{Path: o.path, Argv: o.argv, Env: o.env, Sysroot: o.sysroot, Cwd: o.cwd,
+	var mounts []lsys.Mount
+	for _, m := range o.mounts {
+		mounts = append(mounts, lsys.Mount{Dest: m.dest, Source: m.source})
+	}
+	st, stats, err := lsys.Run(lsys.Config{Path: o.path, Argv: o.argv, Env: o.env, Sysroot: o.sysroot, Root: o.root, Mounts: mounts, Cwd: o.cwd,
 		Trace: o.trace, Log: o.log, Timeout: o.timeout, Stdin: 0, Stdout: 1, Stderr: 2})
 	return st.Status(), guestStats{stats.Exits, stats.Syscalls, stats.Faults}, err
 }

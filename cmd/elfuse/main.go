@@ -119,10 +119,15 @@ type guestOptions struct {
 	argv    []string
 	env     []string
 	sysroot string
-	cwd     string // guest working directory; empty: the host's
+	root    string       // a confined root (containers); exclusive with sysroot
+	mounts  []guestMount // bind mounts into root
+	cwd     string       // guest working directory; empty: the host's
 	trace   bool
 	log     *slog.Logger
 	timeout time.Duration
 }
+
+// guestMount shows the host path source at dest in a confined root.
+type guestMount struct{ dest, source string }
 
 type guestStats struct{ exits, syscalls, faults uint64 }

@@ -106,10 +106,36 @@ func runImage(c *cli.Context) (int, error) {
 	if c.Bool("verbose") {
 		level = slog.LevelDebug
 	}
-	st, _, err := runGuest(guestOptions{path: lookPath(root, argv[0], env), argv: argv, env: env, sysroot: root, cwd: cwd,
+	mounts, err := containerMounts(root)
+	if err != nil {
+		return 1, err
+	}
+	st, _, err := runGuest(guestOptions{path: lookPath(root, argv[0], env), argv: argv, env: env, root: root, mounts: mounts, cwd: cwd,
 		trace: c.Bool("verbose"), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		timeout: 10 * time.Second})
 	return st, err
+}
+
+// containerMounts are the host files a container sees besides its image:
+// the character devices every program expects and, until elfuse serves
+// its own, the host's /proc and /sys. Their mount points are made in the
+// container's writable view.
+func containerMounts(root string) ([]guestMount, error) {
+	var out []guestMount
+	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		out = append(out, guestMount{"/dev/" + d, "/dev/" + d})
+	}
+	out = append(out, guestMount{"/proc", "/proc"}, guestMount{"/sys", "/sys"})
+	for _, m := range out {
+		dir := filepath.Join(root, filepath.Dir(m.dest))
+		if m.dest == "/proc" || m.dest == "/sys" {
+			dir = filepath.Join(root, m.dest)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("mount point %s: %w", m.dest, err)
+		}
+	}
+	return out, nil
 }
 
 func hasEnv(env []string, name string) bool {
