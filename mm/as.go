@@ -545,12 +545,11 @@ func (as *AddressSpace) covered(start, end uint64) bool {
 // Fault resolves a fault at va for a lazy mapping or a PROT_NONE-kept frame.
 // It returns false when the access is not allowed (a SIGSEGV).
 func (as *AddressSpace) faultL(va uint64, write, exec bool) bool {
-	return as.fault(va, write, exec, false)
+	return as.fault(va, write, exec)
 }
 
-// fault resolves a fault; fromGuest says the guest itself faulted and will
-// retry the access at once.
-func (as *AddressSpace) fault(va uint64, write, exec, fromGuest bool) bool {
+// fault resolves a fault at va.
+func (as *AddressSpace) fault(va uint64, write, exec bool) bool {
 	v := as.findL(va)
 	if v == nil {
 		return false
@@ -561,7 +560,7 @@ func (as *AddressSpace) fault(va uint64, write, exec, fromGuest bool) bool {
 	page := va &^ (PageSize - 1)
 	e, l := as.pt.lookup(page)
 	if e&amd64.PTECow != 0 && write {
-		return as.breakCOW(va, v, fromGuest)
+		return as.breakCOW(va, v)
 	}
 	if l != 0 {
 		// Present and allowed: a stale translation; retry.

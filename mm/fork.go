@@ -98,7 +98,7 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 
 // breakCOW gives va (a copy-on-write page the guest may write) its own
 // frame, or takes the frame over when no one else holds it.
-func (as *AddressSpace) breakCOW(va uint64, v *VMA, fromGuest bool) bool {
+func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
 	page := va &^ (PageSize - 1)
 	e, l := as.pt.lookup(page)
 	if l == 2 {
@@ -120,30 +120,14 @@ func (as *AddressSpace) breakCOW(va uint64, v *VMA, fromGuest bool) bool {
 		return false
 	}
 	copy(as.phys.Page(n), as.phys.Page(frame))
-	// When the guest faulted, it retries at once: a stale read-only
-	// translation of the old frame can only fault again and be refreshed,
-	// so the entry is replaced in place. When elfuse writes (a read() into
-	// the page, a signal frame), the guest could go on reading the old frame
-	// through a stale translation, so the table path is replaced.
-	set := as.pt.set
-	if fromGuest {
-		set = as.pt.setInPlace
-	}
-	if err := set(page, 1, n|flags); err != nil {
+	// The table path is replaced, never the entry in place: another vCPU
+	// of the process (and, under shadow paging, this one) may still hold
+	// the read-only translation of the old frame and would go on reading
+	// it after the guest's write went to the new one.
+	if err := as.pt.set(page, 1, n|flags); err != nil {
 		as.phys.Unref(n)
 		return false
 	}
 	as.phys.Unref(frame)
 	return true
-}
-
-// setInPlace writes an entry without copying the table path; callers make
-// sure no stale translation of the old entry can grant more than a fault.
-func (t *pageTables) setInPlace(va uint64, level int, v uint64) error {
-	table, err := t.tableFor(va, level)
-	if err != nil {
-		return err
-	}
-	t.setEntry(table, amd64.PTEIndex(va, level), v)
-	return nil
 }

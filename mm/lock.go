@@ -155,7 +155,7 @@ func (as *AddressSpace) Mapped() uint64 {
 func (as *AddressSpace) Fault(va uint64, write, exec bool) bool {
 	as.mu.Lock()
 	defer as.mu.Unlock()
-	return as.fault(va, write, exec, true)
+	return as.fault(va, write, exec)
 }
 
 // Discard is discardL under the address space lock.
