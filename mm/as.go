@@ -232,6 +232,25 @@ func (as *AddressSpace) populate(v *VMA, start, end uint64) error {
 				return nil
 			}
 		}
+		// A private file mapping reads the file's own pages, as the page
+		// cache does, until a write copies one (copy-on-write whatever
+		// the protection, so that a later mprotect cannot write the file).
+		if v.File.HostFD() >= 0 {
+			n := (end - start) / PageSize
+			if pa, err := as.phys.AllocFile(n, v.File.HostFD(), int64(v.Offset+(start-v.Start)), false); err == nil {
+				cow := flags&^amd64.PTEWrite | amd64.PTECow
+				for i := uint64(0); i < n; i++ {
+					if err := as.pt.set(start+i*PageSize, 1, (pa+i*PageSize)|cow); err != nil {
+						for j := i; j < n; j++ {
+							as.phys.Unref(pa + j*PageSize)
+						}
+						return err
+					}
+				}
+				return nil
+			}
+			// Not mappable (a device, a pipe): copied below.
+		}
 	}
 	for va := start; va < end; {
 		if v.File == nil && va%HugeSize == 0 && end-va >= HugeSize {

@@ -79,7 +79,9 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 		if frame == 0 {
 			continue
 		}
-		if v := as.findL(va); v != nil && !v.Shared && (e&amd64.PTEWrite != 0 || e&amd64.PTECow != 0 || !present(e)) {
+		// Every private page is copy-on-write, read-only ones too: an
+		// mprotect to writable later must not write the other's frame.
+		if v := as.findL(va); v != nil && !v.Shared {
 			e = e&^amd64.PTEWrite | amd64.PTECow
 		}
 		if level == 2 {
@@ -97,7 +99,8 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 }
 
 // breakCOW gives va (a copy-on-write page the guest may write) its own
-// frame, or takes the frame over when no one else holds it.
+// frame, or takes the frame over when no one else holds it and it is not
+// a file's page.
 func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
 	page := va &^ (PageSize - 1)
 	e, l := as.pt.lookup(page)
@@ -112,7 +115,7 @@ func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
 	if !present(e) && frame == 0 {
 		return false
 	}
-	if as.phys.Refs(frame) == 1 {
+	if as.phys.Refs(frame) == 1 && !as.phys.IsFile(frame) {
 		return as.pt.set(page, 1, frame|flags) == nil
 	}
 	n, err := as.phys.Alloc(false)

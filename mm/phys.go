@@ -174,6 +174,13 @@ func (p *Phys) AllocHuge() (uint64, error) {
 	return pa, nil
 }
 
+// IsFile reports whether the frame at pa is a file's page (AllocFile).
+func (p *Phys) IsFile(pa uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fileMap[pa>>pageShift]
+}
+
 // Ref adds a reference to the 4 KiB frame at pa.
 func (p *Phys) Ref(pa uint64) {
 	p.mu.Lock()

@@ -247,6 +247,7 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 	old, owned := p.as, p.asOwned
 	sb.mu.Lock()
 	p.as, p.asOwned = as, true
+	p.execed = true
 	if p.vforkDone != nil {
 		close(p.vforkDone)
 		p.vforkDone = nil

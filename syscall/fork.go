@@ -298,8 +298,13 @@ func sysSetpgid(t *Thread, a *[6]uint64) int64 {
 	if p == nil || p != t.proc && p.parent != t.proc {
 		return -ESRCH
 	}
-	if p.sid != t.proc.sid {
-		return -EPERM
+	if p != t.proc {
+		if p.sid != t.proc.sid {
+			return -EPERM
+		}
+		if p.execed {
+			return -EACCES
+		}
 	}
 	if p.sid == p.pid {
 		return -EPERM // a session leader keeps its group

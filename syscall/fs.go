@@ -220,7 +220,13 @@ func (t *Thread) rw(fd, va, n uint64, write, vec, pos bool, off int64) int64 {
 		return readv(f.host, bufs, off, pos)
 	}
 	if write {
-		return t.streamIO(f, pollOut, func() int64 { return writev(f.host, bufs, off, pos) })
+		ret := t.streamIO(f, pollOut, func() int64 { return writev(f.host, bufs, off, pos) })
+		if ret > 0 && f.mayBlock() && ret < int64(totalLen(bufs)) && t.brokenPipe(f.host) {
+			// Linux raises SIGPIPE on the writer whose reader went away
+			// even when part of the data went first.
+			t.raiseSIGPIPE()
+		}
+		return ret
 	}
 	return t.streamIO(f, pollIn, func() int64 { return readv(f.host, bufs, off, pos) })
 }
@@ -260,11 +266,31 @@ func (t *Thread) streamIO(f *fdEntry, events int16, op func() int64) int64 {
 	}
 	ret := op()
 	if ret == -EPIPE && events == pollOut {
-		t.sb.mu.Lock()
-		t.sb.sendLocked(t.proc, t, SIGPIPE, sigInfo{code: siUser, pid: int32(t.proc.pid), uid: int32(t.proc.cred.uid)})
-		t.sb.mu.Unlock()
+		t.raiseSIGPIPE()
 	}
 	return ret
+}
+
+// raiseSIGPIPE sends the thread the SIGPIPE of a write to a broken pipe.
+func (t *Thread) raiseSIGPIPE() {
+	t.sb.mu.Lock()
+	t.sb.sendLocked(t.proc, t, SIGPIPE, sigInfo{code: siUser, pid: int32(t.proc.pid), uid: int32(t.proc.cred.uid)})
+	t.sb.mu.Unlock()
+}
+
+// brokenPipe reports whether host fd is a pipe or socket no one reads.
+func (t *Thread) brokenPipe(fd int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: pollOut}}
+	n, err := unix.Poll(pfd, 0)
+	return err == nil && n == 1 && pfd[0].Revents&unix.POLLERR != 0
+}
+
+func totalLen(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
 }
 
 // waitFD waits until host fd is ready for events, or until a signal is to

@@ -283,7 +283,10 @@ func (sb *Sandbox) notifyParentLocked(p *Process) {
 	if p.exitSignal == SIGCHLD && (act.handler == sigIgn || act.flags&saNocldwait != 0) {
 		delete(sb.procs, p.pid)
 		delete(parent.children, p.pid)
-		return
+		if act.handler == sigIgn {
+			return
+		}
+		// SA_NOCLDWAIT reaps at once, yet a handler still hears of it.
 	}
 	if p.exitSignal > 0 {
 		code, status := childCode(p.status)

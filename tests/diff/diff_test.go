@@ -129,17 +129,22 @@ func TestDiffC(t *testing.T) {
 // TestDiffProc runs the process and signal programs, tests/diff/c/proc_*.c,
 // natively and under elfuse, like TestDiffC.
 func TestDiffProc(t *testing.T) {
-	requireProcessSuites(t)
-	runCPrograms(t, func(name string) bool { return strings.HasPrefix(name, "proc_") })
+	runCPrograms(t, func(name string) bool {
+		if !strings.HasPrefix(name, "proc_") {
+			return false
+		}
+		if why, ok := intermittent[name]; ok && os.Getenv("ELFUSE_PROCESS_SUITES") == "" && !selfMode() {
+			t.Logf("%s left to `make test-processes`: %s (KNOWN.md)", name, why)
+			return false
+		}
+		return true
+	})
 }
 
-// requireProcessSuites keeps the process suites (issue 3, in progress: see
-// KNOWN.md) out of the default run; `make test-processes` runs them.
-func requireProcessSuites(t *testing.T) {
-	t.Helper()
-	if os.Getenv("ELFUSE_PROCESS_SUITES") == "" && !selfMode() {
-		t.Skip("process suites are in progress (issue 3): run them with `make test-processes`")
-	}
+// intermittent lists the programs that fail now and then for a cause
+// KNOWN.md records; `make test-processes` runs them every time.
+var intermittent = map[string]string{
+	"proc_alarm": "the vDSO clock's first reading is sometimes far ahead",
 }
 
 // runCPrograms builds and runs the tests/diff/c programs whose base name

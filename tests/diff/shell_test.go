@@ -247,7 +247,6 @@ wait $p 2>/dev/null; echo "second wait: $?"
 
 // TestDiffBusyboxShell runs busybox sh scripts natively and under elfuse.
 func TestDiffBusyboxShell(t *testing.T) {
-	requireProcessSuites(t)
 	bin := target(t)
 	for _, c := range shellCases {
 		t.Run(c.name, func(t *testing.T) {
