@@ -19,6 +19,9 @@ const (
 	tiocgwinsz = 0x5413
 	tiocswinsz = 0x5414
 	fionread   = 0x541b
+	tiocsctty  = 0x540e
+	tiocnotty  = 0x5422
+	tiocgsid   = 0x5429
 	fionbio    = 0x5421
 	fionclex   = 0x5450
 	fioclex    = 0x5451
@@ -97,16 +100,68 @@ func sysIoctl(t *Thread, a *[6]uint64) int64 {
 		}
 		le := binary.LittleEndian
 		return errno(unix.IoctlSetWinsize(f.host, unix.TIOCSWINSZ, &unix.Winsize{Row: le.Uint16(b[0:]), Col: le.Uint16(b[2:]), Xpixel: le.Uint16(b[4:]), Ypixel: le.Uint16(b[6:])}))
-	case tiocgpgrp:
+	case tiocgpgrp, tiocspgrp, tiocgsid, tiocsctty, tiocnotty:
+		// The host terminal's process groups are the host's; the guest's
+		// live in the sandbox (see forwardSignals).
 		if _, err := unix.IoctlGetTermios(f.host, unix.TCGETS); err != nil {
 			return errno(err)
 		}
-		return t.putU32(arg, uint32(t.proc.pid))
-	case tiocspgrp:
-		if _, err := unix.IoctlGetTermios(f.host, unix.TCGETS); err != nil {
-			return errno(err)
-		}
-		return 0
+		return t.ttyIoctl(req, arg)
 	}
 	return -ENOTTY
+}
+
+// ttyIoctl serves the job-control requests on a terminal: the foreground
+// process group and the session are the sandbox's own.
+func (t *Thread) ttyIoctl(req, arg uint64) int64 {
+	sb := t.sb
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	switch req {
+	case tiocgpgrp:
+		return t.putU32(arg, uint32(sb.ttyForegroundLocked()))
+	case tiocgsid:
+		if sb.ttySID == 0 {
+			return t.putU32(arg, 1)
+		}
+		return t.putU32(arg, uint32(sb.ttySID))
+	case tiocsctty:
+		if t.proc.sid != t.proc.pid {
+			return -EPERM
+		}
+		sb.ttySID, sb.ttyFg = t.proc.sid, t.proc.pgid
+		return 0
+	case tiocnotty:
+		return 0
+	}
+	var b [4]byte
+	if e := t.get(arg, b[:]); e != 0 {
+		return e
+	}
+	pgid := int(int32(binary.LittleEndian.Uint32(b[:])))
+	if pgid < 0 {
+		return -EINVAL
+	}
+	for _, q := range sb.procs {
+		if q.pgid == pgid && !q.zombie {
+			if q.sid != t.proc.sid {
+				return -EPERM
+			}
+			sb.ttyFg = pgid
+			return 0
+		}
+	}
+	return -ESRCH
+}
+
+// ttyForegroundLocked is the guest's foreground process group: the one
+// set with TIOCSPGRP, else the first process's.
+func (sb *Sandbox) ttyForegroundLocked() int {
+	if sb.ttyFg != 0 {
+		return sb.ttyFg
+	}
+	if sb.init != nil {
+		return sb.init.pgid
+	}
+	return 1
 }

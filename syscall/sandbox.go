@@ -106,6 +106,10 @@ type Sandbox struct {
 	stopForward func()
 	waitErr     error
 
+	// The guest's view of its terminal (sb.mu): the foreground process
+	// group and the session that has it.
+	ttyFg, ttySID int
+
 	// Pause and Resume: threads wait on resume while paused is set.
 	paused  bool
 	pausing atomic.Bool // paused, read without sb.mu on each guest entry
@@ -490,27 +494,48 @@ func (sb *Sandbox) noteUnknown(nr uint64, name string) {
 
 // forwardSignals sends the signals a user or runtime sends to elfuse on to
 // the first process, which ignores those it has no handler for, as the
-// first process of a pid namespace does. It returns a function that stops.
+// first process of a pid namespace does. Once the guest has made a process
+// group the terminal's foreground one (a job-control shell), the keyboard's
+// signals (SIGINT, SIGQUIT, SIGTSTP) and SIGWINCH go to that group
+// instead, as the terminal would send them. It returns a function that
+// stops.
 func (sb *Sandbox) forwardSignals() func() {
 	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGTSTP)
 	stop := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case s := <-ch:
-				sig := int(s.(unix.Signal))
-				sb.mu.Lock()
-				if p := sb.init; p != nil && !p.zombie && p.sig.get(sig).handler > sigIgn {
-					sb.sendLocked(p, nil, sig, sigInfo{code: siUser})
-				}
-				sb.mu.Unlock()
+				sb.forwardLocked(int(s.(unix.Signal)))
 			case <-stop:
 				return
 			}
 		}
 	}()
 	return func() { signal.Stop(ch); close(stop) }
+}
+
+func (sb *Sandbox) forwardLocked(sig int) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	init := sb.init
+	if init == nil || init.zombie {
+		return
+	}
+	fromTTY := sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP || sig == SIGWINCH
+	if fromTTY && sb.ttyFg != 0 {
+		for _, p := range sb.procs {
+			if p.pgid != sb.ttyFg || p.zombie || p == init && p.sig.get(sig).handler <= sigIgn {
+				continue
+			}
+			sb.sendLocked(p, nil, sig, sigInfo{code: siKernel})
+		}
+		return
+	}
+	if init.sig.get(sig).handler > sigIgn {
+		sb.sendLocked(init, nil, sig, sigInfo{code: siUser})
+	}
 }
 
 // kernelPA is the physical address of a kernel-area page.
