@@ -14,7 +14,9 @@ const (
 	PIEBase   = 0x5555_5555_4000
 	StackTop  = 0x7fff_ffff_f000
 	StackSize = 8 << 20
-	VDSOBase  = 0x7fff_f7ff_c000
+	// StackPrefault is the part of the stack mapped at exec.
+	StackPrefault = 64 << 10
+	VDSOBase      = 0x7fff_f7ff_c000
 )
 
 // Auxiliary vector keys.
@@ -141,7 +143,12 @@ func Load(as *mm.AddressSpace, exe, interp *Exe, p *Params) (*Image, error) {
 		img.Entry = interp.ELF.Entry + ibias
 	}
 	as.BrkStart, as.Brk = img.Brk, img.Brk
-	if err := as.Map(mm.VMA{Start: StackTop - StackSize, End: StackTop, Prot: mm.ProtRead | mm.ProtWrite, Name: "[stack]", GrowsDn: true}); err != nil {
+	// The stack gets frames as it is touched, but for its top, which every
+	// program uses at once (a fault costs a VM exit).
+	if err := as.Map(mm.VMA{Start: StackTop - StackSize, End: StackTop, Prot: mm.ProtRead | mm.ProtWrite, Name: "[stack]", GrowsDn: true, Lazy: true}); err != nil {
+		return nil, fmt.Errorf("map stack: %w", err)
+	}
+	if err := as.Prefault(StackTop-StackPrefault, StackTop); err != nil {
 		return nil, fmt.Errorf("map stack: %w", err)
 	}
 	phdr := exe.ELF.PhdrAddr
@@ -282,8 +289,9 @@ func buildStack(as *mm.AddressSpace, p *Params, aux []uint64) (uint64, error) {
 // Size implements mm.Backing.
 func (e *Exe) Size() (int64, error) { return e.ELF.Size, nil }
 
-// HostFD implements mm.Backing: executables are mapped privately.
-func (e *Exe) HostFD() int { return -1 }
+// HostFD implements mm.Backing: the guest reads an executable's own pages
+// (mapped privately, copied when written).
+func (e *Exe) HostFD() int { return int(e.File.Fd()) }
 
 // Writable implements mm.Backing.
 func (e *Exe) Writable() bool { return false }

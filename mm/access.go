@@ -147,6 +147,14 @@ func (as *AddressSpace) pokeL(va uint64, buf []byte) error {
 			}
 			continue
 		}
+		if e&amd64.PTECow != 0 {
+			// Shared with another process or a file: this one's copy.
+			v := as.findL(va)
+			if v == nil || !as.breakCOW(va, v) {
+				return ErrFault
+			}
+			continue
+		}
 		var pa uint64
 		if l == 2 {
 			pa = e&addrMask + va&(HugeSize-1)

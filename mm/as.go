@@ -139,6 +139,7 @@ func (as *AddressSpace) rootL() uint64 { return as.pt.root }
 
 // Release frees every mapping and page table.
 func (as *AddressSpace) releaseL() {
+	defer as.phys.Batch()()
 	as.unmapL(0, UserLimit)
 	as.pt.commit()
 	as.pt.freeTree(as.pt.root, 4, map[int]bool{amd64.KernelPML4: true})
@@ -394,6 +395,7 @@ func (as *AddressSpace) split(addr uint64) {
 
 // Unmap removes mappings in [start, end) and frees their frames.
 func (as *AddressSpace) unmapL(start, end uint64) {
+	defer as.phys.Batch()()
 	as.split(start)
 	as.split(end)
 	kept := as.vmas[:0]

@@ -1,5 +1,7 @@
 package mm
 
+import "fmt"
+
 // Every exported method of AddressSpace takes the address space's lock:
 // the threads of a process use one address space from several vCPUs.
 
@@ -212,4 +214,26 @@ func (as *AddressSpace) CommitIf(root uint64) bool {
 	}
 	as.pt.commit()
 	return true
+}
+
+// Prefault gives the pages of [start, end) that have none their frames
+// now, as a mapping that is not lazy gets them; the range must lie in one
+// mapping.
+func (as *AddressSpace) Prefault(start, end uint64) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	v := as.findL(start)
+	if v == nil || end > v.End || start%PageSize != 0 || end%PageSize != 0 {
+		return fmt.Errorf("mm: prefault %#x-%#x: %w", start, end, ErrFault)
+	}
+	flags := leafFlags(v.Prot)
+	for va := start; va < end; va += PageSize {
+		if e, _ := as.pt.lookup(va); present(e) || e&addrMask != 0 {
+			continue
+		}
+		if _, err := as.fillPage(v, va, flags); err != nil {
+			return err
+		}
+	}
+	return nil
 }

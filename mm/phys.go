@@ -16,6 +16,7 @@ package mm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -54,7 +55,21 @@ type Phys struct {
 	ptFrame  []bool   // frame has been a page-table page
 	fileMap  []bool   // frame's host memory is a shared file mapping
 	inUse    uint64   // bytes allocated
+
+	// Freed frames are not given back to the host one by one (a madvise
+	// each, and on KVM an MMU-notifier round): a data frame stays dirty
+	// and is cleared when handed out again, until maxDirty bytes of them
+	// are kept, when they go back to the host in runs. A file's frame must
+	// get anonymous memory back before reuse; inside a batch (Batch) those
+	// are remapped in runs when the batch ends.
+	dirty      []bool // free frame whose host memory holds old data
+	dirtyBytes uint64
+	batch      int
+	unmapped   []uint64 // file frames freed in the batch
 }
+
+// maxDirty bounds the freed guest RAM kept by the host process.
+const maxDirty = 64 << 20
 
 // NewPhys reserves size bytes of host memory for guest RAM.
 func NewPhys(size, slotSize uint64, addSlot SlotFunc) (*Phys, error) {
@@ -103,6 +118,7 @@ func (p *Phys) ensureSlots(end uint64) error {
 		p.refs = append(p.refs, make([]uint32, frames-len(p.refs))...)
 		p.ptFrame = append(p.ptFrame, make([]bool, frames-len(p.ptFrame))...)
 		p.fileMap = append(p.fileMap, make([]bool, frames-len(p.fileMap))...)
+		p.dirty = append(p.dirty, make([]bool, frames-len(p.dirty))...)
 	}
 	return nil
 }
@@ -143,6 +159,11 @@ func (p *Phys) Alloc(table bool) (uint64, error) {
 		for i := uint64(HugeSize - PageSize); i > 0; i -= PageSize {
 			p.free4k = append(p.free4k, pa+i)
 		}
+	}
+	if p.dirty[pa>>pageShift] {
+		p.dirty[pa>>pageShift] = false
+		p.dirtyBytes -= PageSize
+		clear(p.mem[pa : pa+PageSize])
 	}
 	p.refs[pa>>pageShift] = 1
 	if table {
@@ -211,18 +232,81 @@ func (p *Phys) unref(pa uint64) {
 	if p.refs[i] > 0 {
 		return
 	}
-	// Give the memory back to the host; it reads as zero when reused.
+	p.inUse -= PageSize
 	if p.fileMap[i] {
+		if p.batch > 0 {
+			p.unmapped = append(p.unmapped, pa)
+			return
+		}
 		p.fileMap[i] = false
 		remapAnon(p.mem[pa : pa+PageSize])
-	} else {
-		discard(p.mem[pa : pa+PageSize])
+		p.free(pa)
+		return
 	}
-	p.inUse -= PageSize
-	if p.ptFrame[i] {
+	p.dirty[i] = true
+	p.dirtyBytes += PageSize
+	p.free(pa)
+	if p.dirtyBytes > maxDirty {
+		p.cleanLocked()
+	}
+}
+
+// free puts a frame no one holds on its free list.
+func (p *Phys) free(pa uint64) {
+	if p.ptFrame[pa>>pageShift] {
 		p.freeData = append(p.freeData, pa)
 	} else {
 		p.free4k = append(p.free4k, pa)
+	}
+}
+
+// cleanLocked gives every dirty free frame back to the host, in runs.
+func (p *Phys) cleanLocked() {
+	var list []uint64
+	for _, l := range [][]uint64{p.free4k, p.freeData} {
+		for _, pa := range l {
+			if p.dirty[pa>>pageShift] {
+				p.dirty[pa>>pageShift] = false
+				list = append(list, pa)
+			}
+		}
+	}
+	p.dirtyBytes = 0
+	forRuns(list, func(pa, n uint64) { discard(p.mem[pa : pa+n]) })
+}
+
+// forRuns sorts frames and calls fn once per run of adjacent ones.
+func forRuns(frames []uint64, fn func(pa, n uint64)) {
+	slices.Sort(frames)
+	for i := 0; i < len(frames); {
+		j := i + 1
+		for j < len(frames) && frames[j] == frames[j-1]+PageSize {
+			j++
+		}
+		fn(frames[i], uint64(j-i)*PageSize)
+		i = j
+	}
+}
+
+// Batch defers the host work of freeing frames (remapping a file's frames)
+// until the function it returns is called, to do it in runs: for the end
+// of an address space, which frees them by the thousand.
+func (p *Phys) Batch() (end func()) {
+	p.mu.Lock()
+	p.batch++
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.batch--; p.batch > 0 || len(p.unmapped) == 0 {
+			return
+		}
+		forRuns(p.unmapped, func(pa, n uint64) { remapAnon(p.mem[pa : pa+n]) })
+		for _, pa := range p.unmapped {
+			p.fileMap[pa>>pageShift] = false
+			p.free(pa)
+		}
+		p.unmapped = p.unmapped[:0]
 	}
 }
 
