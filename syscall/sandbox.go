@@ -84,18 +84,19 @@ type Sandbox struct {
 	vdso *vdso
 
 	// The process table and everything about process state changes.
-	procs      map[int]*Process
-	tids       map[int]*Thread
-	lastPID    int
-	init       *Process
-	initStatus int
-	events     chan struct{} // closed and replaced at each state change
-	done       chan struct{} // closed when the first process ends
-	wg         sync.WaitGroup
-	slots      []bool
-	idle       []idleVCPU // vCPUs of ended threads, for reuse
-	errMu      sync.Mutex
-	err        error
+	procs       map[int]*Process
+	tids        map[int]*Thread
+	lastPID     int
+	init        *Process
+	initStatus  int
+	events      chan struct{} // closed and replaced at each state change
+	done        chan struct{} // closed when the first process ends
+	wg          sync.WaitGroup
+	slots       []bool
+	idle        []*worker // workers between guest threads
+	workersDone bool      // the sandbox has ended: workers stop
+	errMu       sync.Mutex
+	err         error
 
 	// Start and Wait.
 	first       *Thread
@@ -272,6 +273,7 @@ func (sb *Sandbox) Wait() (ExitStatus, Stats, error) {
 		<-sb.done
 		sb.stopForward()
 		sb.wg.Wait()
+		sb.stopWorkers()
 		sb.tmark("ran")
 		sb.close()
 		sb.waitErr = sb.failure()
@@ -408,29 +410,39 @@ func (sb *Sandbox) allocSlot() (int, error) {
 	return i, nil
 }
 
-// idleVCPU is a vCPU whose thread ended, with its descriptor-table slot.
-type idleVCPU struct {
-	cpu  *kvm.VCPU
-	slot int
-}
-
-// takeVCPU returns an idle vCPU and its slot, or nil.
-func (sb *Sandbox) takeVCPU() (*kvm.VCPU, int) {
+// takeWorker returns an idle worker, or nil.
+func (sb *Sandbox) takeWorker() *worker {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if n := len(sb.idle); n > 0 {
-		v := sb.idle[n-1]
+		w := sb.idle[n-1]
 		sb.idle = sb.idle[:n-1]
-		return v.cpu, v.slot
+		return w
 	}
-	return nil, -1
+	return nil
 }
 
-// parkVCPU keeps an ended thread's vCPU for the next thread.
-func (sb *Sandbox) parkVCPU(cpu *kvm.VCPU, slot int) {
+// parkWorker makes a worker whose thread ended idle; it returns false
+// when the sandbox has ended and the worker must stop.
+func (sb *Sandbox) parkWorker(w *worker) bool {
 	sb.mu.Lock()
-	sb.idle = append(sb.idle, idleVCPU{cpu, slot})
-	sb.mu.Unlock()
+	defer sb.mu.Unlock()
+	if sb.workersDone {
+		return false
+	}
+	sb.idle = append(sb.idle, w)
+	return true
+}
+
+// stopWorkers ends the idle workers and those that go idle later.
+func (sb *Sandbox) stopWorkers() {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.workersDone = true
+	for _, w := range sb.idle {
+		close(w.jobs)
+	}
+	sb.idle = nil
 }
 
 func (sb *Sandbox) freeSlot(i int) {

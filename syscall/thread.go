@@ -98,59 +98,101 @@ type startState struct {
 	xsave []byte // nil: the initial FPU state
 }
 
-// start runs the thread on a new locked OS thread with its own vCPU.
+// worker is an OS thread with a vCPU that runs guest threads one after
+// another: KVM frees no vCPU before the VM goes, and a vCPU is best run
+// by one OS thread, so the pair outlives the guest thread it ran and
+// takes the next one (a thread start then costs a channel send, not an
+// OS thread and a vCPU).
+type worker struct {
+	cpu  *kvm.VCPU
+	slot int
+	jobs chan job
+}
+
+// job is a guest thread to run and its first register state.
+type job struct {
+	t  *Thread
+	st startState
+}
+
+// start runs the thread on an idle worker, or on a new one.
 func (t *Thread) start(st startState) {
 	sb := t.sb
 	sb.wg.Add(1)
-	go func() {
-		// The goroutine never unlocks: its OS thread ends with it, and
-		// with the vCPU it owned.
-		runtime.LockOSThread()
-		defer sb.wg.Done()
-		err := t.setupVCPU(st)
-		if err == nil {
-			err = t.loop()
-		}
-		if err != nil {
-			sb.log.Error("guest thread failed", "pid", t.proc.pid, "tid", t.tid, "err", err)
-			sb.fail(err)
-			t.proc.exitGroup(waitSignaled(SIGKILL, false))
-		}
-		t.exitThread()
-	}()
+	if w := sb.takeWorker(); w != nil {
+		w.jobs <- job{t, st}
+		return
+	}
+	go sb.work(job{t, st})
 }
 
-func (t *Thread) setupVCPU(st startState) error {
+// work is a worker's goroutine: locked to its OS thread for good, it runs
+// guest threads until the sandbox ends.
+func (sb *Sandbox) work(j job) {
+	runtime.LockOSThread()
+	w := &worker{slot: -1, jobs: make(chan job, 1)}
+	for {
+		j.t.run(w, j.st)
+		if w.cpu == nil || !sb.parkWorker(w) {
+			sb.freeSlot(w.slot)
+			return // the OS thread ends with the goroutine, and its vCPU with the VM
+		}
+		var ok bool
+		if j, ok = <-w.jobs; !ok {
+			return
+		}
+	}
+}
+
+// run runs the thread on worker w until it ends.
+func (t *Thread) run(w *worker, st startState) {
 	sb := t.sb
-	// KVM frees no vCPU before the VM goes: threads that end leave theirs
-	// for the next one.
-	cpu, slot := sb.takeVCPU()
-	if cpu != nil {
-		cpu.Rebind()
-	} else {
+	defer sb.wg.Done()
+	err := t.setupVCPU(w, st)
+	if err == nil {
+		err = t.loop()
+	}
+	if err != nil {
+		sb.log.Error("guest thread failed", "pid", t.proc.pid, "tid", t.tid, "err", err)
+		sb.fail(err)
+		t.proc.exitGroup(waitSignaled(SIGKILL, false))
+	}
+	t.exitThread()
+}
+
+func (t *Thread) setupVCPU(w *worker, st startState) error {
+	sb := t.sb
+	cpu, fresh := w.cpu, w.cpu == nil
+	if fresh {
 		var err error
-		if slot, err = sb.allocSlot(); err != nil {
+		if w.slot, err = sb.allocSlot(); err != nil {
 			return err
 		}
 		if cpu, err = sb.vm.NewAMD64VCPU(); err != nil {
-			sb.freeSlot(slot)
 			return err
 		}
+		if err := cpu.SetMSRs(amd64.SyscallMSRs(false)); err != nil {
+			return err
+		}
+		if err := cpu.EnableXSAVE(); err != nil {
+			return err
+		}
+		w.cpu = cpu
+	} else {
+		cpu.Rebind() // clears a kick meant for the thread before
 	}
-	t.slot = slot
+	t.slot = w.slot
 	t.cpu, t.regs, t.sregs = cpu, cpu.Regs(), cpu.SRegs()
-	if err := cpu.SetMSRs(amd64.SyscallMSRs(false)); err != nil {
-		return err
-	}
 	root := t.proc.as.Root()
 	t.loaded.Store(root)
-	amd64.InitSRegs(t.sregs, root, slot)
+	amd64.InitSRegs(t.sregs, root, w.slot)
 	t.sregs.FS.Base, t.sregs.GS.Base = st.fs, st.gs
-	if err := cpu.EnableXSAVE(); err != nil {
-		return err
+	xsave := st.xsave
+	if xsave == nil && !fresh {
+		xsave = sb.initXSAVE // not the FPU state of the thread before
 	}
-	if st.xsave != nil {
-		if err := cpu.SetXSAVE(st.xsave); err != nil {
+	if xsave != nil {
+		if err := cpu.SetXSAVE(xsave); err != nil {
 			return err
 		}
 	}
@@ -264,11 +306,6 @@ func (t *Thread) exitThread() {
 	t.gone = true
 	unix.Close(t.wakeFD)
 	t.wakeMu.Unlock()
-	if t.cpu != nil {
-		t.sb.parkVCPU(t.cpu, t.slot)
-	} else {
-		t.sb.freeSlot(t.slot)
-	}
 	if last {
 		p.finish()
 	}
