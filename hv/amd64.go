@@ -69,4 +69,7 @@ type AMD64VCPU interface {
 	EnableXSAVE() error
 	// TSCFrequency is the guest time-stamp counter rate in Hz, 0 if unknown.
 	TSCFrequency() uint64
+	// ReadTSC is the guest's time-stamp counter now, as its code would
+	// read it (not on a hot path).
+	ReadTSC() (uint64, error)
 }

@@ -124,6 +124,7 @@ const (
 	SIGCONT  = 18
 	SIGSTOP  = 19
 	SIGTSTP  = 20
+	SIGTTIN  = 21
 	SIGURG   = 23
 	SIGWINCH = 28
 	NSIG     = 64

@@ -228,6 +228,9 @@ func (t *Thread) rw(fd, va, n uint64, write, vec, pos bool, off int64) int64 {
 		}
 		return ret
 	}
+	if e := t.backgroundRead(f); e != 0 {
+		return e
+	}
 	return t.streamIO(f, pollIn, func() int64 { return readv(f.host, bufs, off, pos) })
 }
 

@@ -165,3 +165,54 @@ func (sb *Sandbox) ttyForegroundLocked() int {
 	}
 	return 1
 }
+
+// signalGroupLocked sends sig to every live process of process group pgid.
+func (sb *Sandbox) signalGroupLocked(pgid, sig int) {
+	for _, p := range sb.procs {
+		if p.pgid == pgid && !p.zombie {
+			sb.sendLocked(p, nil, sig, sigInfo{code: siKernel})
+		}
+	}
+}
+
+// hangupLocked is the terminal's hang-up when the session leader that
+// holds it exits: its foreground group gets SIGHUP and SIGCONT, and the
+// session loses the terminal.
+func (sb *Sandbox) hangupLocked(p *Process) {
+	if sb.ttySID == 0 || p.pid != sb.ttySID {
+		return
+	}
+	if fg := sb.ttyFg; fg != 0 {
+		sb.signalGroupLocked(fg, SIGHUP)
+		sb.signalGroupLocked(fg, SIGCONT)
+	}
+	sb.ttySID, sb.ttyFg = 0, 0
+}
+
+// backgroundRead applies job control to a read of the terminal: a process
+// outside the foreground group gets SIGTTIN (its group does) and the read
+// waits for it, unless the process ignores or blocks SIGTTIN or its group
+// is orphaned, when the read fails with EIO. It returns 0 when the read
+// may go on.
+func (t *Thread) backgroundRead(f *fdEntry) int64 {
+	sb := t.sb
+	sb.mu.Lock()
+	fg := sb.ttyFg
+	sb.mu.Unlock()
+	if fg == 0 || t.proc.pgid == fg || !f.mayBlock() {
+		return 0
+	}
+	if _, err := unix.IoctlGetTermios(f.host, unix.TCGETS); err != nil {
+		return 0 // not a terminal
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if t.proc.sid != sb.ttySID && sb.ttySID != 0 {
+		return 0
+	}
+	if t.sigmask&sigBit(SIGTTIN) != 0 || t.proc.sig.get(SIGTTIN).handler == sigIgn {
+		return -EIO
+	}
+	sb.signalGroupLocked(t.proc.pgid, SIGTTIN)
+	return -ERESTARTSYS
+}

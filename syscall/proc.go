@@ -228,6 +228,7 @@ func (p *Process) finish() {
 	}
 	p.zombie = true
 	p.status = p.exitStatus
+	sb.hangupLocked(p)
 	// Orphans go to the nearest living ancestor that is a subreaper, else
 	// to the first process.
 	reaper := sb.init

@@ -12,8 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const msrTSC = 0x10
-
 // vdso is the sandbox's vDSO: one code frame and one data (vvar) frame
 // mapped into every process, and the clock calibration the host keeps in it.
 type vdso struct {
@@ -72,7 +70,7 @@ func (sb *Sandbox) calibrate(cpu *kvm.VCPU) {
 		real = clockNS(unix.CLOCK_REALTIME)
 		boot = clockNS(unix.CLOCK_BOOTTIME)
 		mono = clockNS(unix.CLOCK_MONOTONIC)
-		tsc, err = cpu.GetMSR(msrTSC)
+		tsc, err = cpu.ReadTSC()
 		if err != nil || clockNS(unix.CLOCK_MONOTONIC)-mono < 50000 {
 			break
 		}

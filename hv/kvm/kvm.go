@@ -38,6 +38,10 @@ const (
 	kvmSetMSRs             = 0x4008AE89
 	kvmSetCPUID2           = 0x4008AE90
 	kvmGetTSCKHz           = 0xAEA3
+	kvmSetDeviceAttr       = 0x4018AEE1
+	kvmVCPUTSCCtrl         = 0 // KVM_VCPU_TSC_CTRL attribute group
+	kvmVCPUTSCOffset       = 0 // KVM_VCPU_TSC_OFFSET
+	msrTSC                 = 0x10
 	kvmSetXCRs             = 0x4188AEA7
 	kvmGetXSAVE            = 0x9000AEA4
 	kvmSetXSAVE            = 0x5000AEA5
@@ -207,6 +211,8 @@ type VCPU struct {
 	exits uint64
 	kicks atomic.Uint32
 	tsc   uint64
+	// tscIsHost: the guest's TSC reads as the host's (see alignTSC).
+	tscIsHost bool
 	// kickMu keeps Kick off a kvm_run that Close unmaps.
 	kickMu sync.Mutex
 	closed bool
@@ -250,7 +256,48 @@ func (vm *VM) NewAMD64VCPU() (*VCPU, error) {
 	if khz, err := ioctl(c.fd, kvmGetTSCKHz, 0); err == nil {
 		c.tsc = uint64(khz) * 1000
 	}
+	c.alignTSC()
 	return c, nil
+}
+
+// rdtsc reads the host's time-stamp counter.
+func rdtsc() uint64
+
+// alignTSC makes the guest's TSC read as the host's (an offset of zero), so
+// that every vCPU agrees and the host can sample the guest's clock source
+// with rdtsc: exactly with KVM_VCPU_TSC_OFFSET, else by writing the TSC
+// MSR, which leaves an offset of the write's few microseconds. It then
+// checks the result; ReadTSC falls back to the MSR when they disagree.
+func (c *VCPU) alignTSC() {
+	attr := struct {
+		flags, group uint32
+		attr, addr   uint64
+	}{group: kvmVCPUTSCCtrl, attr: kvmVCPUTSCOffset}
+	var zero int64
+	attr.addr = uint64(uintptr(unsafe.Pointer(&zero)))
+	if _, err := ioctl(c.fd, kvmSetDeviceAttr, uintptr(unsafe.Pointer(&attr))); err != nil {
+		_ = c.SetMSRs([]hv.MSR{{Index: msrTSC, Value: rdtsc()}})
+	}
+	m, err := c.GetMSR(msrTSC)
+	h := rdtsc()
+	// Within a millisecond at any plausible rate.
+	c.tscIsHost = err == nil && absDiff(m, h) < 4_000_000
+}
+
+func absDiff(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// ReadTSC is the guest's TSC now, read by the host: rdtsc when the guest's
+// TSC is the host's, else the vCPU's TSC MSR (an ioctl).
+func (c *VCPU) ReadTSC() (uint64, error) {
+	if c.tscIsHost {
+		return rdtsc(), nil
+	}
+	return c.GetMSR(msrTSC)
 }
 
 func (c *VCPU) u64(off int) *uint64      { return (*uint64)(unsafe.Pointer(&c.run[off])) }

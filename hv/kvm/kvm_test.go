@@ -231,3 +231,38 @@ func BenchmarkExitRoundTrip(b *testing.B) {
 		g.syscall(b)
 	}
 }
+
+// tscCode: rdtsc; rdi = rdx<<32 | rax; syscall; loop.
+var tscCode = []byte{
+	0x0f, 0x31, // rdtsc
+	0x48, 0xc1, 0xe2, 0x20, // shl $32, %rdx
+	0x48, 0x09, 0xc2, // or %rax, %rdx
+	0x48, 0x89, 0xd7, // mov %rdx, %rdi
+	0x0f, 0x05, // syscall
+	0xeb, 0xf0, // jmp back to rdtsc
+}
+
+// TestGuestTSC checks that ReadTSC samples what the guest's rdtsc reads,
+// on fresh vCPUs of fresh VMs: the vDSO's clock is calibrated with it.
+func TestGuestTSC(t *testing.T) {
+	for i := 0; i < 5; i++ {
+		g := newTestGuest(t)
+		g.start(tscCode, 0)
+		for j := 0; j < 3; j++ {
+			before, err := g.cpu.ReadTSC()
+			if err != nil {
+				t.Fatal(err)
+			}
+			guest := g.syscall(t)
+			after, err := g.cpu.ReadTSC()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if guest < before || guest > after {
+				t.Fatalf("VM %d: the guest read TSC %d, outside the host's samples [%d, %d] (tscIsHost %v)",
+					i, guest, before, after, g.cpu.tscIsHost)
+			}
+			g.resume(0)
+		}
+	}
+}

@@ -44,7 +44,8 @@ func (m *tmux) waitFor(want string) string {
 
 // TestInteractiveShell runs busybox sh under elfuse in a real terminal
 // (tmux): a prompt, Ctrl-C stops a foreground job and returns to the
-// prompt, Ctrl-Z stops one and fg brings it back.
+// prompt, Ctrl-Z stops one and fg brings it back, a background job that
+// reads the terminal stops.
 func TestInteractiveShell(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (scripts/setup.sh installs it)")
@@ -76,6 +77,11 @@ func TestInteractiveShell(t *testing.T) {
 	m.keys("C-c")
 	m.keys("echo back-$?", "Enter")
 	screen := m.waitFor("back-130")
+	// A background job reading the terminal stops (SIGTTIN).
+	m.keys("cat &", "Enter")
+	time.Sleep(300 * time.Millisecond)
+	m.keys("jobs", "Enter")
+	screen = m.waitFor("Stopped (tty input)")
 	if strings.Count(screen, "elfuse$") < 5 {
 		t.Errorf("the shell did not come back to its prompt each time:\n%s", screen)
 	}
