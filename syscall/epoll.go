@@ -46,19 +46,61 @@ func sysEpollCtl(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	op := int(a[1])
+	var op int
+	switch a[1] {
+	case epollCtlAdd:
+		op = unix.EPOLL_CTL_ADD
+	case epollCtlDel:
+		op = unix.EPOLL_CTL_DEL
+	case epollCtlMod:
+		op = unix.EPOLL_CTL_MOD
+	default:
+		return -EINVAL
+	}
 	var ev unix.EpollEvent
-	if op != epollCtlDel {
+	if op != unix.EPOLL_CTL_DEL {
 		var b [12]byte
 		if e := t.get(a[3], b[:]); e != 0 {
 			return e
 		}
-		ev.Events = binary.LittleEndian.Uint32(b[0:])
+		ev.Events = decodeEpollEvents(binary.LittleEndian.Uint32(b[0:]))
 		data := binary.LittleEndian.Uint64(b[4:])
 		ev.Fd = int32(uint32(data))
 		ev.Pad = int32(uint32(data >> 32))
 	}
 	return errno(unix.EpollCtl(ep.host, op, f.host, &ev))
+}
+
+// epollBits pairs Linux epoll event bits with the host's.
+var epollBits = []struct{ linux, host uint32 }{
+	{0x1, unix.EPOLLIN}, {0x2, unix.EPOLLPRI}, {0x4, unix.EPOLLOUT}, {0x8, unix.EPOLLERR},
+	{0x10, unix.EPOLLHUP}, {0x40, unix.EPOLLRDNORM}, {0x80, unix.EPOLLRDBAND}, {0x100, unix.EPOLLWRNORM},
+	{0x200, unix.EPOLLWRBAND}, {0x400, unix.EPOLLMSG}, {0x2000, unix.EPOLLRDHUP},
+	{1 << 28, unix.EPOLLEXCLUSIVE}, {1 << 29, unix.EPOLLWAKEUP}, {1 << 30, unix.EPOLLONESHOT},
+	{1 << 31, unix.EPOLLET},
+}
+
+// decodeEpollEvents turns Linux epoll event bits into the host's; bits
+// Linux does not define are dropped, as Linux ignores them.
+func decodeEpollEvents(l uint32) uint32 {
+	var h uint32
+	for _, b := range epollBits {
+		if l&b.linux != 0 {
+			h |= b.host
+		}
+	}
+	return h
+}
+
+// encodeEpollEvents turns host epoll event bits into Linux's.
+func encodeEpollEvents(h uint32) uint32 {
+	var l uint32
+	for _, b := range epollBits {
+		if h&b.host != 0 {
+			l |= b.linux
+		}
+	}
+	return l
 }
 
 // epollWait waits up to timeout (negative: for ever) for events on the
@@ -88,7 +130,7 @@ func (t *Thread) epollWait(epfd, evVA uint64, max int, timeout time.Duration, ma
 		if n > 0 {
 			out := make([]byte, 12*n)
 			for i := 0; i < n; i++ {
-				binary.LittleEndian.PutUint32(out[12*i:], events[i].Events)
+				binary.LittleEndian.PutUint32(out[12*i:], encodeEpollEvents(events[i].Events))
 				binary.LittleEndian.PutUint32(out[12*i+4:], uint32(events[i].Fd))
 				binary.LittleEndian.PutUint32(out[12*i+8:], uint32(events[i].Pad))
 			}
@@ -159,6 +201,9 @@ func sysEpollPwait2(t *Thread, a *[6]uint64) int64 {
 	}
 	var mask *uint64
 	if a[4] != 0 {
+		if a[5] != 8 {
+			return -EINVAL
+		}
 		m, e := t.getU64(a[4])
 		if e != 0 {
 			return e

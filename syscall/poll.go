@@ -19,6 +19,32 @@ const (
 	pollNval = 0x20
 )
 
+// pollBits pairs Linux poll event bits with the host's.
+var pollBits = []struct{ linux, host int16 }{
+	{pollIn, unix.POLLIN}, {pollPri, unix.POLLPRI}, {pollOut, unix.POLLOUT}, {pollErr, unix.POLLERR},
+	{pollHup, unix.POLLHUP}, {pollNval, unix.POLLNVAL},
+	// x/sys names the rest for epoll only; a Linux host's poll bits are
+	// its epoll bits.
+	{0x40, unix.EPOLLRDNORM}, {0x80, unix.EPOLLRDBAND}, {0x100, unix.EPOLLWRNORM},
+	{0x200, unix.EPOLLWRBAND}, {0x400, unix.EPOLLMSG}, {0x2000, unix.EPOLLRDHUP},
+}
+
+// convertPollBits turns Linux poll bits into the host's (decode), or the
+// host's into Linux's.
+func convertPollBits(v int16, decode bool) int16 {
+	var out int16
+	for _, b := range pollBits {
+		from, to := b.host, b.linux
+		if decode {
+			from, to = b.linux, b.host
+		}
+		if v&from != 0 {
+			out |= to
+		}
+	}
+	return out
+}
+
 // pollHost polls guest fds; timeout < 0 waits for ever. It returns the
 // guest revents per entry.
 func (t *Thread) pollHost(fds []int32, events []int16, timeout time.Duration) ([]int16, int64) {
@@ -35,7 +61,7 @@ func (t *Thread) pollHost(fds []int32, events []int16, timeout time.Duration) ([
 			continue
 		}
 		pfds[i].Fd = int32(e.host)
-		pfds[i].Events = events[i]
+		pfds[i].Events = convertPollBits(events[i], true)
 	}
 	for _, r := range rev {
 		if r != 0 {
@@ -79,7 +105,7 @@ func (t *Thread) pollHost(fds []int32, events []int16, timeout time.Duration) ([
 	pfds = pfds[:len(pfds)-1]
 	for i := range pfds {
 		if pfds[i].Fd >= 0 {
-			rev[i] = pfds[i].Revents
+			rev[i] = convertPollBits(pfds[i].Revents, false)
 		}
 	}
 	return rev, 0
@@ -239,4 +265,34 @@ func sysPselect6(t *Thread, a *[6]uint64) int64 {
 		d = time.Duration(ts.Nano())
 	}
 	return t.selectFDs(int(int32(a[0])), a[1], a[2], a[3], d)
+}
+
+// waitHost waits until host fd is ready for events, or until deadline
+// (zero: no deadline). It returns 0 when the fd is ready, -EAGAIN when
+// the deadline passed and -ERESTARTSYS when a signal is to be acted on.
+func (t *Thread) waitHost(fd int, events int16, deadline time.Time) int64 {
+	if deadline.IsZero() {
+		return t.waitFD(fd, events)
+	}
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}, {Fd: int32(t.wakeFD), Events: pollIn}}
+	for {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return -EAGAIN
+		}
+		ts := unix.NsecToTimespec(d.Nanoseconds())
+		pfd[0].Revents, pfd[1].Revents = 0, 0
+		if _, err := unix.Ppoll(pfd, &ts, nil); err != nil && err != unix.EINTR {
+			return errno(err)
+		}
+		if pfd[1].Revents != 0 {
+			t.drainWake()
+			if t.interrupted() {
+				return -ERESTARTSYS
+			}
+		}
+		if pfd[0].Revents != 0 {
+			return 0
+		}
+	}
 }

@@ -214,6 +214,8 @@ func (sb *Sandbox) sendLocked(p *Process, t *Thread, sig int, info sigInfo) {
 	}
 	if !blocked {
 		t.wake()
+	} else {
+		sb.signalfdQueueLocked(p) // a signalfd may be waiting for it
 	}
 }
 
