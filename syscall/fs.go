@@ -5,6 +5,7 @@ package syscall
 import (
 	"encoding/binary"
 	"path"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -298,25 +299,7 @@ func totalLen(bufs [][]byte) int {
 
 // waitFD waits until host fd is ready for events, or until a signal is to
 // be acted on (-ERESTARTSYS).
-func (t *Thread) waitFD(fd int, events int16) int64 {
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}, {Fd: int32(t.wakeFD), Events: pollIn}}
-	for {
-		pfd[0].Revents, pfd[1].Revents = 0, 0
-		_, err := unix.Ppoll(pfd, nil, nil)
-		if err != nil && err != unix.EINTR {
-			return errno(err)
-		}
-		if pfd[1].Revents != 0 {
-			t.drainWake()
-			if t.interrupted() {
-				return -ERESTARTSYS
-			}
-		}
-		if pfd[0].Revents != 0 {
-			return 0
-		}
-	}
-}
+func (t *Thread) waitFD(fd int, events int16) int64 { return t.waitHost(fd, events, time.Time{}) }
 
 const EPIPE = 32
 

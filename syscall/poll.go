@@ -271,18 +271,19 @@ func sysPselect6(t *Thread, a *[6]uint64) int64 {
 // (zero: no deadline). It returns 0 when the fd is ready, -EAGAIN when
 // the deadline passed and -ERESTARTSYS when a signal is to be acted on.
 func (t *Thread) waitHost(fd int, events int16, deadline time.Time) int64 {
-	if deadline.IsZero() {
-		return t.waitFD(fd, events)
-	}
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}, {Fd: int32(t.wakeFD), Events: pollIn}}
 	for {
-		d := time.Until(deadline)
-		if d <= 0 {
-			return -EAGAIN
+		var ts *unix.Timespec
+		if !deadline.IsZero() {
+			d := time.Until(deadline)
+			if d <= 0 {
+				return -EAGAIN
+			}
+			tv := unix.NsecToTimespec(d.Nanoseconds())
+			ts = &tv
 		}
-		ts := unix.NsecToTimespec(d.Nanoseconds())
 		pfd[0].Revents, pfd[1].Revents = 0, 0
-		if _, err := unix.Ppoll(pfd, &ts, nil); err != nil && err != unix.EINTR {
+		if _, err := unix.Ppoll(pfd, ts, nil); err != nil && err != unix.EINTR {
 			return errno(err)
 		}
 		if pfd[1].Revents != 0 {
