@@ -31,12 +31,16 @@ static long sys2(long nr, long a, long b)
 	return ret;
 }
 
+/* MAX_SINCE_NS bounds the time the vDSO extrapolates past a calibration. */
+#define MAX_SINCE_NS 4000000000UL
+
 /* now returns the clock in ns, or -1 when the caller must use the syscall. */
 static long now(int clk)
 {
 	const struct vvar *v = vvar();
 	unsigned int seq;
-	long base, ns;
+	long base;
+	unsigned long since;
 	do {
 		seq = v->seq;
 		__asm__ volatile("" ::: "memory");
@@ -49,10 +53,17 @@ static long now(int clk)
 		case 7: base = v->boot_base; break;  /* BOOTTIME */
 		default: return -1;
 		}
-		ns = base + (long)(((unsigned __int128)(rdtsc() - v->tsc_base) * v->mult) >> 32);
+		since = (unsigned long)(((unsigned __int128)(rdtsc() - v->tsc_base) * v->mult) >> 32);
 		__asm__ volatile("" ::: "memory");
 	} while ((seq & 1) || seq != v->seq);
-	return ns;
+	/*
+	 * The host calibrates about once a second while the guest runs. A
+	 * reading far from the last calibration (an idle process, or a TSC
+	 * that does not count as the calibration assumed) goes to the host.
+	 */
+	if (since > MAX_SINCE_NS)
+		return -1;
+	return base + (long)since;
 }
 
 int __vdso_clock_gettime(int clk, struct timespec_ *ts)
