@@ -55,6 +55,7 @@ type Phys struct {
 	ptFrame  []bool   // frame has been a page-table page
 	fileMap  []bool   // frame's host memory is a shared file mapping
 	inUse    uint64   // bytes allocated
+	limit    uint64   // bound on inUse; 0: the reservation
 
 	// Freed frames are not given back to the host one by one (a madvise
 	// each, and on KVM an MMU-notifier round): a data frame stays dirty
@@ -90,6 +91,31 @@ func (p *Phys) Close() error { return unix.Munmap(p.mem) }
 
 // Size is the guest RAM reservation in bytes.
 func (p *Phys) Size() uint64 { return uint64(len(p.mem)) }
+
+// Limit is the bound on guest RAM handed out.
+func (p *Phys) Limit() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.limit == 0 {
+		return uint64(len(p.mem))
+	}
+	return p.limit
+}
+
+// SetLimit bounds the guest RAM handed out from now on (allocations past
+// it fail with ErrNoMemory); it cannot exceed the reservation.
+func (p *Phys) SetLimit(bytes uint64) error {
+	if bytes > uint64(len(p.mem)) {
+		return fmt.Errorf("mm: limit %d MiB is above the %d MiB reserved at start", bytes>>20, len(p.mem)>>20)
+	}
+	p.mu.Lock()
+	p.limit = bytes
+	p.mu.Unlock()
+	return nil
+}
+
+// overLocked reports whether n more bytes would pass the limit.
+func (p *Phys) overLocked(n uint64) bool { return p.limit != 0 && p.inUse+n > p.limit }
 
 // InUse is the number of bytes of guest RAM handed out.
 func (p *Phys) InUse() uint64 {
@@ -140,6 +166,9 @@ func (p *Phys) bump2m() (uint64, error) {
 func (p *Phys) Alloc(table bool) (uint64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.overLocked(PageSize) {
+		return 0, ErrNoMemory
+	}
 	var pa uint64
 	switch {
 	case !table && len(p.freeData) > 0:
@@ -178,6 +207,9 @@ func (p *Phys) Alloc(table bool) (uint64, error) {
 func (p *Phys) AllocHuge() (uint64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.overLocked(HugeSize) {
+		return 0, ErrNoMemory
+	}
 	var pa uint64
 	if n := len(p.free2m); n > 0 {
 		pa = p.free2m[n-1]
@@ -343,6 +375,9 @@ func (p *Phys) AllocFile(n uint64, fd int, off int64, write bool) (uint64, error
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	size := n * PageSize
+	if p.overLocked(size) {
+		return 0, ErrNoMemory
+	}
 	chunks := (size + HugeSize - 1) / HugeSize
 	if p.bump+chunks*HugeSize > uint64(len(p.mem)) {
 		return 0, ErrNoMemory

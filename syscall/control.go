@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/elfuse/elfuse/hv"
@@ -38,6 +39,7 @@ type ProcessConfig struct {
 	Cwd                   string // a guest path; "" is the first process's
 	Cred                  *Cred  // nil: the sandbox's configured identity
 	Stdin, Stdout, Stderr int    // host fds, duplicated
+	ExtraFiles            []int  // host fds for guest fds 3 and up
 }
 
 // Child is a process started by Exec.
@@ -57,6 +59,22 @@ func (c *Child) Wait() ExitStatus {
 
 // Done is closed when the child has exited.
 func (c *Child) Done() <-chan struct{} { return c.done }
+
+// Signal sends sig to the child, as kill(2) from outside the sandbox
+// would (the child is no pid-namespace init: default actions apply).
+func (c *Child) Signal(sig int) error {
+	if sig < 1 || sig > NSIG {
+		return fmt.Errorf("signal %d: %w", sig, unix.EINVAL)
+	}
+	sb := c.p.sb
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if c.p.zombie {
+		return errors.New("the process has exited")
+	}
+	sb.sendLocked(c.p, nil, sig, sigInfo{code: siUser})
+	return nil
+}
 
 // Exec starts a process in the running sandbox.
 func (sb *Sandbox) Exec(pc ProcessConfig) (*Child, error) {
@@ -108,7 +126,7 @@ func (sb *Sandbox) Exec(pc ProcessConfig) (*Child, error) {
 	if sb.res.Confined() {
 		p.exePath = exeGuest
 	}
-	if err := p.fds.initStdio(pc.Stdin, pc.Stdout, pc.Stderr); err != nil {
+	if err := p.fds.initStdio(append([]int{pc.Stdin, pc.Stdout, pc.Stderr}, pc.ExtraFiles...)...); err != nil {
 		return fail(err)
 	}
 	t, err := sb.newThread(p, pid)
@@ -226,3 +244,69 @@ func (t *Thread) waitIfPaused() {
 
 // Done is closed when the first process has ended.
 func (sb *Sandbox) Done() <-chan struct{} { return sb.done }
+
+// ProcInfo describes one guest process, for `ps`.
+type ProcInfo struct {
+	Pid, PPid, PGid, SID int
+	UID, GID             uint32
+	// State is Linux's one-letter state: R running, S sleeping, T
+	// stopped, Z zombie.
+	State string
+	Comm  string
+	Argv  []string
+}
+
+// Processes lists the sandbox's guest processes by pid.
+func (sb *Sandbox) Processes() []ProcInfo {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	out := make([]ProcInfo, 0, len(sb.procs))
+	for _, p := range sb.procs {
+		pi := ProcInfo{Pid: p.pid, PGid: p.pgid, SID: p.sid, UID: p.cred.uid, GID: p.cred.gid,
+			Comm: p.comm, Argv: append([]string(nil), p.argv...), State: "S"}
+		if p.parent != nil {
+			pi.PPid = p.parent.pid
+		}
+		switch {
+		case p.zombie:
+			pi.State = "Z"
+		case p.stopped:
+			pi.State = "T"
+		default:
+			for _, t := range p.threads {
+				if t.inGuest.Load() {
+					pi.State = "R"
+				}
+			}
+		}
+		out = append(out, pi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pid < out[j].Pid })
+	return out
+}
+
+// Usage is what a running sandbox uses.
+type Usage struct {
+	Stats
+	// MemoryInUse is the guest RAM handed out, MemoryLimit its bound.
+	MemoryInUse, MemoryLimit uint64
+}
+
+// Usage reports the sandbox's counters and guest memory now.
+func (sb *Sandbox) Usage() Usage {
+	u := Usage{Stats: Stats{Exits: atomic.LoadUint64(&sb.stats.Exits), Syscalls: atomic.LoadUint64(&sb.stats.Syscalls),
+		Faults: atomic.LoadUint64(&sb.stats.Faults)}}
+	if sb.phys != nil {
+		u.MemoryInUse, u.MemoryLimit = sb.phys.InUse(), sb.phys.Limit()
+	}
+	return u
+}
+
+// SetMemoryLimit bounds the guest RAM the sandbox may hand out (at most
+// its reservation); allocations past it fail as the guest's ENOMEM.
+func (sb *Sandbox) SetMemoryLimit(bytes uint64) error {
+	if sb.phys == nil {
+		return errors.New("the sandbox has no memory yet")
+	}
+	return sb.phys.SetLimit(bytes)
+}

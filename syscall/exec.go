@@ -274,6 +274,7 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 	}
 	p.sig.mu.Unlock()
 	p.comm = path.Base(guest)
+	p.argv = x.argv
 	if len(p.comm) > 15 {
 		p.comm = p.comm[:15]
 	}

@@ -86,7 +86,7 @@ func (t *Thread) clone(flags, newsp, ptid, ctid, tls uint64) int64 {
 	if err != nil {
 		return -ENOMEM
 	}
-	c := &Process{sb: sb, cred: p.cred, comm: p.comm, exePath: p.exePath, flags: p.flags,
+	c := &Process{sb: sb, cred: p.cred, comm: p.comm, argv: p.argv, exePath: p.exePath, flags: p.flags,
 		children: map[int]*Process{}, threads: map[int]*Thread{}, exitSignal: int(flags & 0xff)}
 	c.cred.groups = append([]uint32(nil), p.cred.groups...)
 	c.rlimits = maps.Clone(p.rlimits)

@@ -48,6 +48,9 @@ func (t *Thread) openat(dirfd uint64, pathVA uint64, flags, mode uint64) int64 {
 	if e != 0 {
 		return e
 	}
+	if (flags&oAccMode != 0 || flags&(oCreat|oTrunc) != 0) && t.sb.res.ReadOnly(t.lookedUp) {
+		return -EROFS
+	}
 	hflags := decodeOpenFlags(int(flags)) | unix.O_CLOEXEC
 	if t.sb.res.Confined() {
 		// The lookup followed any link; one put there since is not.
@@ -540,7 +543,7 @@ func sysReadlink(t *Thread, a *[6]uint64) int64 {
 func sysReadlinkat(t *Thread, a *[6]uint64) int64 { return t.readlinkat(a[0], a[1], a[2], a[3]) }
 
 func (t *Thread) mkdirat(dirfd, pathVA, mode uint64) int64 {
-	d, hp, e := t.pathAt(dirfd, pathVA, false)
+	d, hp, e := t.writableAt(dirfd, pathVA, false)
 	if e != 0 {
 		return e
 	}
@@ -556,7 +559,7 @@ func (t *Thread) unlinkat(dirfd, pathVA, flags uint64) int64 {
 	if flags&^atRemovedir != 0 {
 		return -EINVAL
 	}
-	d, hp, e := t.pathAt(dirfd, pathVA, false)
+	d, hp, e := t.writableAt(dirfd, pathVA, false)
 	if e != 0 {
 		return e
 	}
@@ -576,11 +579,11 @@ func sysRmdir(t *Thread, a *[6]uint64) int64 {
 func sysUnlinkat(t *Thread, a *[6]uint64) int64 { return t.unlinkat(a[0], a[1], a[2]) }
 
 func (t *Thread) renameat2(od, op, nd, np, flags uint64) int64 {
-	d1, p1, e := t.pathAt(od, op, false)
+	d1, p1, e := t.writableAt(od, op, false)
 	if e != 0 {
 		return e
 	}
-	d2, p2, e := t.pathAt(nd, np, false)
+	d2, p2, e := t.writableAt(nd, np, false)
 	if e != 0 {
 		return e
 	}
@@ -607,7 +610,7 @@ func (t *Thread) linkat(od, op, nd, np, flags uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	d2, p2, e := t.pathAt(nd, np, false)
+	d2, p2, e := t.writableAt(nd, np, false)
 	if e != 0 {
 		return e
 	}
@@ -629,7 +632,7 @@ func (t *Thread) symlinkat(targetVA, nd, np uint64) int64 {
 	if target == "" {
 		return -ENOENT
 	}
-	d, hp, e := t.pathAt(nd, np, false)
+	d, hp, e := t.writableAt(nd, np, false)
 	if e != 0 {
 		return e
 	}
@@ -640,7 +643,7 @@ func sysSymlink(t *Thread, a *[6]uint64) int64   { return t.symlinkat(a[0], cwdF
 func sysSymlinkat(t *Thread, a *[6]uint64) int64 { return t.symlinkat(a[0], a[1], a[2]) }
 
 func (t *Thread) fchmodat(dirfd, pathVA, mode, flags uint64) int64 {
-	d, hp, e := t.pathAt(dirfd, pathVA, true)
+	d, hp, e := t.writableAt(dirfd, pathVA, true)
 	if e != 0 {
 		return e
 	}
@@ -693,6 +696,9 @@ func (t *Thread) fchownat(dirfd, pathVA, uid, gid, flags uint64) int64 {
 	if e != 0 {
 		return e
 	}
+	if t.sb.res.ReadOnly(t.lookedUp) {
+		return -EROFS
+	}
 	hf := t.atFlags(flags&atSymlinkNofollow == 0)
 	return errno(unix.Fchownat(d, hp, int(int32(uid)), int(int32(gid)), hf))
 }
@@ -741,7 +747,7 @@ func sysUtimensat(t *Thread, a *[6]uint64) int64 {
 		}
 		return errno(unix.UtimesNanoAt(f.host, "", ts, unix.AT_EMPTY_PATH))
 	}
-	d, hp, e := t.pathAt(a[0], a[1], flags&atSymlinkNofollow == 0)
+	d, hp, e := t.writableAt(a[0], a[1], flags&atSymlinkNofollow == 0)
 	if e != 0 {
 		return e
 	}
@@ -755,6 +761,9 @@ func (t *Thread) faccessat(dirfd, pathVA, mode, flags uint64) int64 {
 	d, hp, e := t.pathAt(dirfd, pathVA, flags&atSymlinkNofollow == 0)
 	if e != 0 {
 		return e
+	}
+	if mode&2 != 0 && t.sb.res.ReadOnly(t.lookedUp) { // W_OK
+		return -EROFS
 	}
 	hf := t.atFlags(flags&atSymlinkNofollow == 0)
 	if flags&atEaccess != 0 {
@@ -779,7 +788,7 @@ func sysFtruncate(t *Thread, a *[6]uint64) int64 {
 }
 
 func sysTruncate(t *Thread, a *[6]uint64) int64 {
-	d, hp, e := t.pathAt(cwdFD, a[0], true)
+	d, hp, e := t.writableAt(cwdFD, a[0], true)
 	if e != 0 {
 		return e
 	}

@@ -58,6 +58,7 @@ type Process struct {
 	sig     *sigHand
 	cred    cred
 	comm    string
+	argv    []string // as the last execve gave it
 	exePath string
 	rlimits map[int]unix.Rlimit
 	flags   procFlags

@@ -43,8 +43,9 @@ type Mount struct {
 // confined is the state of a confined root: its directory and its mounts,
 // each held open.
 type confined struct {
-	fd     int
-	mounts map[string]mountPoint // by canonical guest path
+	fd       int
+	mounts   map[string]mountPoint // by canonical guest path
+	readOnly bool                  // the root itself
 }
 
 type mountPoint struct {
@@ -68,11 +69,15 @@ func NewResolver(sysroot string) *Resolver {
 // root, with mounts laid over it (later mounts over earlier ones at the
 // same place). It holds file descriptors until Close.
 func NewConfinedResolver(root string, mounts []Mount) (*Resolver, error) {
+	return newConfined(root, false, mounts)
+}
+
+func newConfined(root string, readOnly bool, mounts []Mount) (*Resolver, error) {
 	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("root %s: %w", root, err)
 	}
-	c := &confined{fd: fd, mounts: map[string]mountPoint{}}
+	c := &confined{fd: fd, mounts: map[string]mountPoint{}, readOnly: readOnly}
 	r := &Resolver{root: c}
 	for _, m := range mounts {
 		dest := path.Clean("/" + m.Dest)
@@ -108,7 +113,7 @@ func newResolverFor(cfg Config) (*Resolver, error) {
 		if cfg.Sysroot != "" {
 			return nil, errors.New("a sandbox has a sysroot or a confined root, not both")
 		}
-		return NewConfinedResolver(cfg.Root, cfg.Mounts)
+		return newConfined(cfg.Root, cfg.ReadOnlyRoot, cfg.Mounts)
 	}
 	if len(cfg.Mounts) > 0 {
 		return nil, errors.New("mounts need a confined root")
@@ -129,6 +134,21 @@ func (r *Resolver) Close() {
 	}
 	r.root.fd = -1
 	r.root.mounts = nil
+}
+
+// ReadOnly reports whether the canonical guest path lies on a read-only
+// mount or read-only root of a confined root (writes there are EROFS).
+func (r *Resolver) ReadOnly(guest string) bool {
+	if r.root == nil {
+		return false
+	}
+	best, ro := "", r.root.readOnly
+	for dest, m := range r.root.mounts {
+		if (guest == dest || strings.HasPrefix(guest, dest+"/")) && len(dest) > len(best) {
+			best, ro = dest, m.readOnly
+		}
+	}
+	return ro
 }
 
 // Confined reports whether this is a confined root.

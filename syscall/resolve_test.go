@@ -141,3 +141,23 @@ func TestConfinedResolver(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestReadOnlyMounts(t *testing.T) {
+	root, outside := confinedTree(t)
+	r, err := newConfined(root, true, []Mount{{Dest: "/mnt", Source: outside}, {Dest: "/mnt/sub", Source: outside + "/sub", ReadOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for guest, want := range map[string]bool{
+		"/etc/passwd": true, "/": true, "/mnt": false, "/mnt/x": false, "/mnt/sub": true,
+		"/mnt/sub/file": true, "/mnt/subway": false,
+	} {
+		if got := r.ReadOnly(guest); got != want {
+			t.Errorf("ReadOnly(%s) = %v, want %v", guest, got, want)
+		}
+	}
+	if NewResolver("").ReadOnly("/etc") {
+		t.Error("a sysroot resolver has no read-only mounts")
+	}
+}

@@ -51,6 +51,12 @@ type Config struct {
 	RAM uint64
 	// Stdin, Stdout, Stderr are host fds for the guest's fds 0-2.
 	Stdin, Stdout, Stderr int
+	// ExtraFiles are host fds given to the first process as its fds 3 and
+	// up (runc's --preserve-fds).
+	ExtraFiles []int
+	// ReadOnlyRoot makes a confined root read-only (EROFS), mounts over it
+	// aside.
+	ReadOnlyRoot bool
 	// Cred is the first process's identity; nil is the host's.
 	Cred *Cred
 	// Umask is the first process's umask; nil is 022.
@@ -233,7 +239,7 @@ func New(cfg Config) (*Sandbox, error) {
 	if sb.res.Confined() {
 		p.exePath = exeGuest
 	}
-	if err := p.fds.initStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr); err != nil {
+	if err := p.fds.initStdio(append([]int{cfg.Stdin, cfg.Stdout, cfg.Stderr}, cfg.ExtraFiles...)...); err != nil {
 		sb.close()
 		return nil, err
 	}
@@ -384,6 +390,7 @@ func (sb *Sandbox) loadImage(p *Process, exe, interp *loader.Exe, execfn string,
 		return nil, err
 	}
 	p.exePath = exe.File.Name()
+	p.argv = argv
 	return img, nil
 }
 

@@ -112,6 +112,16 @@ func (t *Thread) noFollow() int {
 	return 0
 }
 
+// writableAt is pathAt for a call that changes the file system at the
+// path: it fails with EROFS on a read-only mount.
+func (t *Thread) writableAt(dirfd, va uint64, follow bool) (int, string, int64) {
+	d, name, e := t.pathAt(dirfd, va, follow)
+	if e == 0 && t.sb.res.ReadOnly(t.lookedUp) {
+		return 0, "", -EROFS
+	}
+	return d, name, e
+}
+
 // pathAt reads the path at va and resolves it against dirfd.
 func (t *Thread) pathAt(dirfd, va uint64, follow bool) (int, string, int64) {
 	p, e := t.pathArg(va)
