@@ -107,12 +107,7 @@ var workloads = []Workload{
 			if err != nil {
 				return "", fmt.Errorf("touchmem size %q: %w", a[0], err)
 			}
-			pages := mib << 8
-			var sum uint64
-			for i := 0; i < pages; i++ {
-				sum += uint64(i & 0xff)
-			}
-			return fmt.Sprintf("touchmem %d pages=%d sum=%d\n", mib, pages, sum), nil
+			return fmt.Sprintf("touchmem %d pages=%d sum=%d\n", mib, mib<<8, pageSum(mib)), nil
 		},
 	},
 	{
@@ -127,6 +122,31 @@ var workloads = []Workload{
 		OpsArg: 0, OpLabel: "1 fork+exec", Needs: []string{"processes"},
 		Expect: func(a []string, _ string) (string, error) {
 			return fmt.Sprintf("forkexec %s ok=%s\n", a[0], a[0]), nil
+		},
+	},
+	{
+		// With touchmem's row for the same size as the baseline: (forkbig - touchmem) / N is one
+		// fork, exit and wait of a process with that much memory touched; copymem is the copy
+		// that copy-on-write avoids.
+		Name: "forkbig", Desc: "touch N MiB, then fork+exit+wait M times", Args: []string{"1024", "20"}, QuickArgs: []string{"256", "5"},
+		OpsArg: 1, OpLabel: "1 fork (+1/M of the touch)", Needs: []string{"processes"},
+		Expect: func(a []string, _ string) (string, error) {
+			mib, err := strconv.Atoi(a[0])
+			if err != nil {
+				return "", fmt.Errorf("forkbig size %q: %w", a[0], err)
+			}
+			return fmt.Sprintf("forkbig %d n=%s ok=%s sum=%d\n", mib, a[1], a[1], pageSum(mib)), nil
+		},
+	},
+	{
+		Name: "copymem", Desc: "touch N MiB, then copy it once", Args: []string{"1024"}, QuickArgs: []string{"256"},
+		OpsArg: -1,
+		Expect: func(a []string, _ string) (string, error) {
+			mib, err := strconv.Atoi(a[0])
+			if err != nil {
+				return "", fmt.Errorf("copymem size %q: %w", a[0], err)
+			}
+			return fmt.Sprintf("copymem %d sum=%d\n", mib, pageSum(mib)), nil
 		},
 	},
 	{
@@ -160,6 +180,16 @@ var workloads = []Workload{
 			return fmt.Sprintf("futex %s handed=%s\n", a[0], a[0]), nil
 		},
 	},
+}
+
+// pageSum is the sum the touch workloads print for mib MiB: byte 0 of page i
+// holds i mod 256.
+func pageSum(mib int) uint64 {
+	var sum uint64
+	for i := 0; i < mib<<8; i++ {
+		sum += uint64(i & 0xff)
+	}
+	return sum
 }
 
 // sha256Pattern returns the hex SHA-256 of mib MiB made of the 1 MiB block that sha256.c hashes
