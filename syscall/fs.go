@@ -153,15 +153,57 @@ type hostOps struct {
 	oneAt func(fd int, b []byte, off int64) (int, error)
 	vec   func(fd int, bufs [][]byte) (int, error)
 	vecAt func(fd int, bufs [][]byte, off int64) (int, error)
+	read  bool
 }
 
 var (
-	readOps  = hostOps{unix.Read, unix.Pread, unix.Readv, unix.Preadv}
-	writeOps = hostOps{unix.Write, unix.Pwrite, unix.Writev, unix.Pwritev}
+	readOps  = hostOps{unix.Read, unix.Pread, unix.Readv, unix.Preadv, true}
+	writeOps = hostOps{unix.Write, unix.Pwrite, unix.Writev, unix.Pwritev, false}
 )
 
+// iovMax is the host's limit on the buffers of one readv/writev (IOV_MAX).
+const iovMax = 1024
+
 // hostIO moves data between a host fd and guest buffers, at off when pos.
+// A guest buffer is one host slice per run of contiguous guest frames, so
+// a large one can exceed IOV_MAX slices: it then goes in several calls,
+// each started only when the one before moved all its bytes; a read goes
+// on only from a regular file or block device, where it cannot block.
 func hostIO(ops hostOps, fd int, bufs [][]byte, off int64, pos bool) int64 {
+	if len(bufs) <= iovMax {
+		return hostIO1(ops, fd, bufs, off, pos)
+	}
+	var total int64
+	for len(bufs) > 0 {
+		k := min(len(bufs), iovMax)
+		want := totalLen(bufs[:k])
+		r := hostIO1(ops, fd, bufs[:k], off, pos)
+		if r < 0 {
+			if total > 0 {
+				return total
+			}
+			return r
+		}
+		total += r
+		off += r
+		bufs = bufs[k:]
+		if int(r) < want || len(bufs) == 0 {
+			break
+		}
+		if ops.read {
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) != nil {
+				break
+			}
+			if m := st.Mode & unix.S_IFMT; m != unix.S_IFREG && m != unix.S_IFBLK {
+				break
+			}
+		}
+	}
+	return total
+}
+
+func hostIO1(ops hostOps, fd int, bufs [][]byte, off int64, pos bool) int64 {
 	var n int
 	var err error
 	switch {
@@ -549,6 +591,45 @@ func (t *Thread) mkdirat(dirfd, pathVA, mode uint64) int64 {
 	}
 	return errno(unix.Mkdirat(d, hp, uint32(mode)&^t.proc.fs.umask&0o7777))
 }
+
+// mknodat makes FIFOs, sockets and regular files; device nodes would
+// reach the host's devices, so they are refused as a container without
+// CAP_MKNOD sees it.
+func (t *Thread) mknodat(dirfd, pathVA, mode, dev uint64) int64 {
+	var hmode uint32
+	switch mode & sIFMT {
+	case 0, sIFREG:
+		hmode = unix.S_IFREG
+	case sIFIFO:
+		hmode = unix.S_IFIFO
+	case sIFSOCK:
+		hmode = unix.S_IFSOCK
+	case sIFCHR, sIFBLK:
+		return -EPERM
+	default:
+		return -EINVAL
+	}
+	d, hp, e := t.writableAt(dirfd, pathVA, false)
+	if e != 0 {
+		return e
+	}
+	return errno(unix.Mknodat(d, hp, hmode|uint32(mode)&^t.proc.fs.umask&0o7777, 0))
+}
+
+func sysMknod(t *Thread, a *[6]uint64) int64 { return t.mknodat(cwdFD, a[0], a[1], a[2]) }
+func sysMknodat(t *Thread, a *[6]uint64) int64 {
+	return t.mknodat(a[0], a[1], a[2], a[3])
+}
+
+// Linux file types in a mode.
+const (
+	sIFMT   = 0o170000
+	sIFSOCK = 0o140000
+	sIFREG  = 0o100000
+	sIFBLK  = 0o060000
+	sIFCHR  = 0o020000
+	sIFIFO  = 0o010000
+)
 
 func sysMkdir(t *Thread, a *[6]uint64) int64 {
 	return t.mkdirat(uint64(atFDCWD&0xffffffff), a[0], a[1])

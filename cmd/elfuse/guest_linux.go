@@ -4,6 +4,7 @@ package main
 
 import (
 	lsys "github.com/elfuse/elfuse/syscall"
+	"golang.org/x/sys/unix"
 )
 
 func runGuest(o guestOptions) (int, guestStats, error) {
@@ -11,7 +12,15 @@ func runGuest(o guestOptions) (int, guestStats, error) {
 	for _, m := range o.mounts {
 		mounts = append(mounts, lsys.Mount{Dest: m.dest, Source: m.source})
 	}
-	st, stats, err := lsys.Run(lsys.Config{Path: o.path, Argv: o.argv, Env: o.env, Sysroot: o.sysroot, Root: o.root, Mounts: mounts, Cwd: o.cwd,
-		Trace: o.trace, Log: o.log, Timeout: o.timeout, Stdin: 0, Stdout: 1, Stderr: 2})
+	cfg := lsys.Config{Path: o.path, Argv: o.argv, Env: o.env, Sysroot: o.sysroot, Root: o.root, Mounts: mounts, Cwd: o.cwd,
+		Trace: o.trace, Log: o.log, Timeout: o.timeout, Stdin: 0, Stdout: 1, Stderr: 2}
+	if o.root == "" {
+		// A program run directly inherits elfuse's umask, as from a shell;
+		// a container starts with 022, as Docker's do.
+		mask := uint32(unix.Umask(0))
+		unix.Umask(int(mask))
+		cfg.Umask = &mask
+	}
+	st, stats, err := lsys.Run(cfg)
 	return st.Status(), guestStats{stats.Exits, stats.Syscalls, stats.Faults}, err
 }
