@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and tests need; idempotent, quiet when all is present.
 set -euo pipefail
-pkgs=(build-essential musl-tools busybox-static gcc-aarch64-linux-gnu binutils docker-registry tmux)
+pkgs=(build-essential musl-tools busybox-static gcc-aarch64-linux-gnu binutils docker-registry tmux dpkg-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
