@@ -40,6 +40,9 @@ type ProcessConfig struct {
 	Cred                  *Cred  // nil: the sandbox's configured identity
 	Stdin, Stdout, Stderr int    // host fds, duplicated
 	ExtraFiles            []int  // host fds for guest fds 3 and up
+	// Terminal makes the process the leader of a new session whose
+	// controlling terminal is Stdin, in the foreground (runc exec -t).
+	Terminal bool
 }
 
 // Child is a process started by Exec.
@@ -140,8 +143,13 @@ func (sb *Sandbox) Exec(pc ProcessConfig) (*Child, error) {
 		unix.Close(t.wakeFD)
 		return fail(errors.New("the sandbox has ended"))
 	}
-	// In the first process's session, as runc's exec joins the container.
+	// In the first process's session, as runc's exec joins the container;
+	// with a terminal, in a session of its own that holds it.
 	p.pgid, p.sid = pid, init.sid
+	if pc.Terminal {
+		p.sid = pid
+		sb.claimTerminalLocked(p, pc.Stdin)
+	}
 	p.threads[pid] = t
 	sb.tids[pid] = t
 	sb.mu.Unlock()

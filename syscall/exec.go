@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/elfuse/elfuse/arch/amd64"
 	"github.com/elfuse/elfuse/hv"
@@ -243,6 +244,12 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 		as.Release()
 		return -ENOMEM
 	}
+	// The other threads of the process end first (Linux's de_thread): they
+	// run in the old image, and their exits (clear-tid writes) touch it.
+	if !t.endOtherThreads() {
+		as.Release()
+		return -EINTR // t itself is ending (exit_group or a fatal signal)
+	}
 	// The point of no return: the old image goes.
 	old, owned := p.as, p.asOwned
 	sb.mu.Lock()
@@ -297,3 +304,38 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 
 // shared reports whether another process uses these actions (CLONE_SIGHAND).
 func (h *sigHand) shared() bool { return h.users > 0 }
+
+// endOtherThreads kills every other thread of t's process and waits until
+// they have gone; then t takes the process's pid as its thread id, as a
+// thread that calls execve does on Linux. It reports false, leaving the
+// others to end, when t itself is killed meanwhile.
+func (t *Thread) endOtherThreads() bool {
+	sb, p := t.sb, t.proc
+	sb.mu.Lock()
+	for _, th := range p.threads {
+		if th != t {
+			th.killed.Store(true)
+			th.wake()
+		}
+	}
+	sb.mu.Unlock()
+	for wait := 50 * time.Microsecond; ; wait = min(2*wait, 5*time.Millisecond) {
+		sb.mu.Lock()
+		alone := len(p.threads) == 1
+		if alone && t.tid != p.pid {
+			delete(p.threads, t.tid)
+			delete(sb.tids, t.tid)
+			t.tid = p.pid
+			p.threads[t.tid] = t
+			sb.tids[t.tid] = t
+		}
+		sb.mu.Unlock()
+		if alone {
+			return true
+		}
+		if t.killed.Load() {
+			return false
+		}
+		time.Sleep(wait)
+	}
+}

@@ -812,27 +812,68 @@ func sysUtimensat(t *Thread, a *[6]uint64) int64 {
 			}
 		}
 	}
-	flags := a[3]
+	return t.utimensat(a[0], a[1], ts, a[3])
+}
+
+// utimensat sets a file's times (nil: now); a zero path names dirfd itself.
+func (t *Thread) utimensat(dirfd, pathVA uint64, ts []unix.Timespec, flags uint64) int64 {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return -EINVAL
 	}
 	hf := t.atFlags(flags&atSymlinkNofollow == 0)
-	if a[1] == 0 {
+	if pathVA == 0 {
 		// utimensat(fd, NULL, ...) sets the times of fd itself.
-		f, e := t.fd(a[0])
+		f, e := t.fd(dirfd)
 		if e != 0 {
 			return e
 		}
-		if ts == nil {
-			return errno(unix.UtimesNanoAt(f.host, "", nil, unix.AT_EMPTY_PATH))
-		}
 		return errno(unix.UtimesNanoAt(f.host, "", ts, unix.AT_EMPTY_PATH))
 	}
-	d, hp, e := t.writableAt(a[0], a[1], flags&atSymlinkNofollow == 0)
+	d, hp, e := t.writableAt(dirfd, pathVA, flags&atSymlinkNofollow == 0)
 	if e != 0 {
 		return e
 	}
 	return errno(unix.UtimesNanoAt(d, hp, ts, hf))
+}
+
+// futimesat(dirfd, path, times): utimensat with struct timeval times.
+func sysFutimesat(t *Thread, a *[6]uint64) int64 {
+	var ts []unix.Timespec
+	if a[2] != 0 {
+		var b [32]byte
+		if e := t.get(a[2], b[:]); e != 0 {
+			return e
+		}
+		ts = make([]unix.Timespec, 2)
+		for i := range ts {
+			sec, usec := int64(binary.LittleEndian.Uint64(b[16*i:])), int64(binary.LittleEndian.Uint64(b[16*i+8:]))
+			if usec < 0 || usec >= 1e6 {
+				return -EINVAL
+			}
+			ts[i] = unix.Timespec{Sec: sec, Nsec: usec * 1000}
+		}
+	}
+	if a[1] == 0 {
+		return -EFAULT // utimes has no "the fd itself" form
+	}
+	return t.utimensat(a[0], a[1], ts, 0)
+}
+
+func sysUtimes(t *Thread, a *[6]uint64) int64 {
+	return sysFutimesat(t, &[6]uint64{cwdFD, a[0], a[1]})
+}
+
+// utime(path, struct utimbuf{actime, modtime}).
+func sysUtime(t *Thread, a *[6]uint64) int64 {
+	var ts []unix.Timespec
+	if a[1] != 0 {
+		var b [16]byte
+		if e := t.get(a[1], b[:]); e != 0 {
+			return e
+		}
+		ts = []unix.Timespec{{Sec: int64(binary.LittleEndian.Uint64(b[0:]))}, {Sec: int64(binary.LittleEndian.Uint64(b[8:]))}}
+	}
+	return t.utimensat(cwdFD, a[0], ts, 0)
 }
 
 func (t *Thread) faccessat(dirfd, pathVA, mode, flags uint64) int64 {

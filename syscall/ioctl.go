@@ -106,32 +106,62 @@ func sysIoctl(t *Thread, a *[6]uint64) int64 {
 		if _, err := unix.IoctlGetTermios(f.host, unix.TCGETS); err != nil {
 			return errno(err)
 		}
-		return t.ttyIoctl(req, arg)
+		return t.ttyIoctl(f, req, arg)
 	}
 	return -ENOTTY
 }
 
+// ttyState is the guest's view of one terminal: the session it is the
+// controlling terminal of and its foreground process group.
+type ttyState struct{ sid, fg int }
+
+// ttyKey identifies a host terminal by its device number; /dev/tty (the
+// opener's controlling terminal) is the terminal elfuse started on.
+func (sb *Sandbox) ttyKey(hostFD int) (uint64, bool) {
+	var st unix.Stat_t
+	if unix.Fstat(hostFD, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return 0, false
+	}
+	if st.Rdev == unix.Mkdev(5, 0) && sb.startTTY != 0 {
+		return sb.startTTY, true
+	}
+	return st.Rdev, true
+}
+
 // ttyIoctl serves the job-control requests on a terminal: the foreground
-// process group and the session are the sandbox's own.
-func (t *Thread) ttyIoctl(req, arg uint64) int64 {
+// process group and the session are the sandbox's own, per terminal.
+func (t *Thread) ttyIoctl(f *fdEntry, req, arg uint64) int64 {
 	sb := t.sb
+	key, ok := sb.ttyKey(f.host)
+	if !ok {
+		return -ENOTTY
+	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
+	st := sb.ttys[key]
 	switch req {
 	case tiocgpgrp:
-		return t.putU32(arg, uint32(sb.ttyForegroundLocked()))
-	case tiocgsid:
-		if sb.ttySID == 0 {
-			return t.putU32(arg, 1)
+		if st == nil || st.fg == 0 {
+			// No session holds it yet: the first process's group, as the
+			// terminal a container starts on.
+			return t.putU32(arg, uint32(sb.ttyDefaultLocked()))
 		}
-		return t.putU32(arg, uint32(sb.ttySID))
+		return t.putU32(arg, uint32(st.fg))
+	case tiocgsid:
+		if st == nil {
+			return t.putU32(arg, uint32(sb.ttyDefaultLocked()))
+		}
+		return t.putU32(arg, uint32(st.sid))
 	case tiocsctty:
 		if t.proc.sid != t.proc.pid {
 			return -EPERM
 		}
-		sb.ttySID, sb.ttyFg = t.proc.sid, t.proc.pgid
+		sb.ttys[key] = &ttyState{sid: t.proc.sid, fg: t.proc.pgid}
 		return 0
 	case tiocnotty:
+		if st != nil && st.sid == t.proc.sid {
+			delete(sb.ttys, key)
+		}
 		return 0
 	}
 	var b [4]byte
@@ -147,23 +177,45 @@ func (t *Thread) ttyIoctl(req, arg uint64) int64 {
 			if q.sid != t.proc.sid {
 				return -EPERM
 			}
-			sb.ttyFg = pgid
+			if st == nil {
+				st = &ttyState{sid: t.proc.sid}
+				sb.ttys[key] = st
+			}
+			st.fg = pgid
 			return 0
 		}
 	}
 	return -ESRCH
 }
 
-// ttyForegroundLocked is the guest's foreground process group: the one
-// set with TIOCSPGRP, else the first process's.
-func (sb *Sandbox) ttyForegroundLocked() int {
-	if sb.ttyFg != 0 {
-		return sb.ttyFg
-	}
+// ttyDefaultLocked is the first process's group (and session).
+func (sb *Sandbox) ttyDefaultLocked() int {
 	if sb.init != nil {
 		return sb.init.pgid
 	}
 	return 1
+}
+
+// claimTerminalLocked makes hostFD, when it is a terminal, the controlling
+// terminal of session leader p, with p's group in the foreground.
+func (sb *Sandbox) claimTerminalLocked(p *Process, hostFD int) {
+	if key, ok := sb.ttyKey(hostFD); ok {
+		sb.ttys[key] = &ttyState{sid: p.sid, fg: p.pgid}
+	}
+}
+
+// keyboardGroupLocked is the foreground group of the first process's
+// terminal once its session has set one, else 0.
+func (sb *Sandbox) keyboardGroupLocked() int {
+	if sb.init == nil {
+		return 0
+	}
+	for _, st := range sb.ttys {
+		if st.sid == sb.init.sid && st.fg != 0 {
+			return st.fg
+		}
+	}
+	return 0
 }
 
 // signalGroupLocked sends sig to every live process of process group pgid.
@@ -179,35 +231,39 @@ func (sb *Sandbox) signalGroupLocked(pgid, sig int) {
 // holds it exits: its foreground group gets SIGHUP and SIGCONT, and the
 // session loses the terminal.
 func (sb *Sandbox) hangupLocked(p *Process) {
-	if sb.ttySID == 0 || p.pid != sb.ttySID {
-		return
+	for key, st := range sb.ttys {
+		if st.sid != p.pid {
+			continue
+		}
+		if st.fg != 0 {
+			sb.signalGroupLocked(st.fg, SIGHUP)
+			sb.signalGroupLocked(st.fg, SIGCONT)
+		}
+		delete(sb.ttys, key)
 	}
-	if fg := sb.ttyFg; fg != 0 {
-		sb.signalGroupLocked(fg, SIGHUP)
-		sb.signalGroupLocked(fg, SIGCONT)
-	}
-	sb.ttySID, sb.ttyFg = 0, 0
 }
 
 // backgroundRead applies job control to a read of the terminal: a process
-// outside the foreground group gets SIGTTIN (its group does) and the read
-// waits for it, unless the process ignores or blocks SIGTTIN or its group
-// is orphaned, when the read fails with EIO. It returns 0 when the read
-// may go on.
+// of the terminal's session outside its foreground group gets SIGTTIN
+// (its group does) and the read waits for it, unless the process ignores
+// or blocks SIGTTIN, when the read fails with EIO. It returns 0 when the
+// read may go on.
 func (t *Thread) backgroundRead(f *fdEntry) int64 {
 	sb := t.sb
 	sb.mu.Lock()
-	fg := sb.ttyFg
+	none := len(sb.ttys) == 0
 	sb.mu.Unlock()
-	if fg == 0 || t.proc.pgid == fg || !f.mayBlock() {
+	if none || !f.mayBlock() {
 		return 0
 	}
-	if _, err := unix.IoctlGetTermios(f.host, unix.TCGETS); err != nil {
-		return 0 // not a terminal
+	key, ok := sb.ttyKey(f.host)
+	if !ok {
+		return 0
 	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	if t.proc.sid != sb.ttySID && sb.ttySID != 0 {
+	st := sb.ttys[key]
+	if st == nil || st.fg == 0 || t.proc.pgid == st.fg || t.proc.sid != st.sid {
 		return 0
 	}
 	if t.sigmask&sigBit(SIGTTIN) != 0 || t.proc.sig.get(SIGTTIN).handler == sigIgn {

@@ -4,6 +4,7 @@ package syscall
 
 import (
 	"encoding/binary"
+	"maps"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -165,13 +166,29 @@ func (p *Process) rlimit(res int) unix.Rlimit {
 
 func sysPrlimit64(t *Thread, a *[6]uint64) int64 {
 	pid, res := int32(a[0]), int(a[1])
-	if pid != 0 && int(pid) != t.proc.pid {
-		return -ESRCH
-	}
 	if res < 0 || res >= rlimNlimits {
 		return -EINVAL
 	}
-	old := t.proc.rlimit(res)
+	p := t.proc
+	if pid < 0 {
+		return -ESRCH
+	}
+	if pid != 0 && int(pid) != p.pid {
+		// Another guest process: as Linux, the caller needs its real,
+		// effective and saved ids to all match the target's, or root.
+		t.sb.mu.Lock()
+		p = t.sb.procs[int(pid)]
+		t.sb.mu.Unlock()
+		if p == nil || p.zombie {
+			return -ESRCH
+		}
+		me, c := t.proc.cred, p.cred
+		if me.euid != 0 && (me.uid != c.uid || me.uid != c.euid || me.uid != c.suid ||
+			me.gid != c.gid || me.gid != c.egid || me.gid != c.sgid) {
+			return -EPERM
+		}
+	}
+	old := p.rlimit(res)
 	if a[2] != 0 {
 		var b [16]byte
 		if e := t.get(a[2], b[:]); e != 0 {
@@ -184,7 +201,14 @@ func sysPrlimit64(t *Thread, a *[6]uint64) int64 {
 		if nr.Max > old.Max && t.proc.cred.euid != 0 {
 			return -EPERM
 		}
-		t.proc.rlimits[res] = nr
+		// The map is replaced, never changed in place: other processes
+		// (prlimit) and threads read it without a lock.
+		m := maps.Clone(p.rlimits)
+		if m == nil {
+			m = map[int]unix.Rlimit{}
+		}
+		m[res] = nr
+		p.rlimits = m
 	}
 	if a[3] != 0 {
 		var b [16]byte

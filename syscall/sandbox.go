@@ -113,9 +113,10 @@ type Sandbox struct {
 	stopForward func()
 	waitErr     error
 
-	// The guest's view of its terminal (sb.mu): the foreground process
-	// group and the session that has it.
-	ttyFg, ttySID int
+	// The guest's view of its terminals (sb.mu), by host device number;
+	// startTTY is the one the first process's stdin is, if any.
+	ttys     map[uint64]*ttyState
+	startTTY uint64
 
 	// Pause and Resume: threads wait on resume while paused is set.
 	paused  bool
@@ -182,7 +183,8 @@ func New(cfg Config) (*Sandbox, error) {
 		cfg.RAM = 32 << 30
 	}
 	sb := &Sandbox{cfg: cfg, log: cfg.Log, unknown: map[uint64]bool{},
-		procs: map[int]*Process{}, tids: map[int]*Thread{}, events: make(chan struct{}), done: make(chan struct{})}
+		procs: map[int]*Process{}, tids: map[int]*Thread{}, events: make(chan struct{}), done: make(chan struct{}),
+		ttys: map[uint64]*ttyState{}}
 	sb.resume = sync.NewCond(&sb.mu)
 	// The guest's umask is applied by elfuse; the host's must not add to it.
 	unix.Umask(0)
@@ -238,6 +240,11 @@ func New(cfg Config) (*Sandbox, error) {
 	}
 	if sb.res.Confined() {
 		p.exePath = exeGuest
+	}
+	if key, ok := sb.ttyKey(cfg.Stdin); ok {
+		if _, err := unix.IoctlGetTermios(cfg.Stdin, unix.TCGETS); err == nil {
+			sb.startTTY = key
+		}
 	}
 	if err := p.fds.initStdio(append([]int{cfg.Stdin, cfg.Stdout, cfg.Stderr}, cfg.ExtraFiles...)...); err != nil {
 		sb.close()
@@ -543,9 +550,9 @@ func (sb *Sandbox) forwardLocked(sig int) {
 		return
 	}
 	fromTTY := sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP || sig == SIGWINCH
-	if fromTTY && sb.ttyFg != 0 {
+	if fg := sb.keyboardGroupLocked(); fromTTY && fg != 0 {
 		for _, p := range sb.procs {
-			if p.pgid != sb.ttyFg || p.zombie || p == init && p.sig.get(sig).handler <= sigIgn {
+			if p.pgid != fg || p.zombie || p == init && p.sig.get(sig).handler <= sigIgn {
 				continue
 			}
 			sb.sendLocked(p, nil, sig, sigInfo{code: siKernel})

@@ -189,6 +189,9 @@ func (sb *Sandbox) sendLocked(p *Process, t *Thread, sig int, info sigInfo) {
 	case defaultAction(sig) == actStop:
 		p.pending.drop(SIGCONT)
 	}
+	// A signal aimed at a thread (tgkill, rt_tgsigqueueinfo, SIGPIPE) waits
+	// on that thread's own queue, whatever its si_code.
+	directed := t != nil
 	if t == nil {
 		// Process-directed: a thread that does not block it takes it.
 		for _, th := range p.threads {
@@ -207,7 +210,7 @@ func (sb *Sandbox) sendLocked(p *Process, t *Thread, sig int, info sigInfo) {
 	if !blocked && p.ignored(sig) {
 		return
 	}
-	if info.signo != 0 && t != nil && info.code == siTkill {
+	if directed {
 		t.pending.add(sig, info)
 	} else {
 		p.pending.add(sig, info)
@@ -843,6 +846,34 @@ func sysRtSigqueueinfo(t *Thread, a *[6]uint64) int64 {
 		return -ESRCH
 	}
 	sb.sendLocked(p, nil, sig, sigInfo{code: code, raw: raw})
+	return 0
+}
+
+// rt_tgsigqueueinfo(tgid, tid, sig, info): rt_sigqueueinfo aimed at one
+// thread (glibc's pthread_sigqueue). As in Linux, a caller may forge only
+// negative codes other than SI_TKILL unless it signals itself; signal 0
+// checks that the thread exists.
+func sysRtTgsigqueueinfo(t *Thread, a *[6]uint64) int64 {
+	tgid, tid, sig := int(int32(a[0])), int(int32(a[1])), int(a[2])
+	if tgid <= 0 || tid <= 0 || sig < 0 || sig > NSIG {
+		return -EINVAL
+	}
+	raw := make([]byte, 128)
+	if e := t.get(a[3], raw); e != 0 {
+		return e
+	}
+	code := int32(binary.LittleEndian.Uint32(raw[8:]))
+	if (code >= 0 || code == siTkill) && tid != t.tid {
+		return -EPERM
+	}
+	sb := t.sb
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	th := sb.tids[tid]
+	if th == nil || th.proc.pid != tgid || th.proc.zombie {
+		return -ESRCH
+	}
+	sb.sendLocked(th.proc, th, sig, sigInfo{code: code, raw: raw})
 	return 0
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"path"
+	"strconv"
+	"strings"
 
 	"github.com/elfuse/elfuse/mm"
 	"golang.org/x/sys/unix"
@@ -69,6 +71,9 @@ func (t *Thread) hostAt(dirfd uint64, p string, follow bool) (int, string, int64
 			return unix.AT_FDCWD, t.proc.exePath, 0
 		}
 		p = t.proc.exePath
+	}
+	if hp, e, ok := t.procFD(p); ok {
+		return unix.AT_FDCWD, hp, e
 	}
 	cwd := t.proc.fs.cwd
 	if !path.IsAbs(p) && int32(dirfd) != atFDCWD {
@@ -204,4 +209,42 @@ func cstr(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// procFD maps the guest's /proc/self/fd/N (and thread-self's, and its own
+// pid's) to the host's magic link for the host fd behind guest fd N: the
+// host's /proc/self is elfuse, whose fd N is another file. Following the
+// link reaches the guest's open file, as on Linux (Go's os.Root chmods and
+// chowns through it).
+func (t *Thread) procFD(p string) (string, int64, bool) {
+	if !strings.HasPrefix(p, "/proc/") {
+		return "", 0, false
+	}
+	pid, tid := itoa(t.proc.pid), itoa(t.tid)
+	var rest string
+	found := false
+	for _, pre := range []string{"/proc/self/fd/", "/proc/thread-self/fd/", "/proc/" + pid + "/fd/",
+		"/proc/self/task/" + tid + "/fd/", "/proc/" + pid + "/task/" + tid + "/fd/"} {
+		if r, ok := strings.CutPrefix(p, pre); ok {
+			rest, found = r, true
+			break
+		}
+	}
+	if !found {
+		return "", 0, false
+	}
+	num, tail, _ := strings.Cut(rest, "/")
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 || itoa(n) != num {
+		return "", -ENOENT, true
+	}
+	e := t.proc.fds.get(n)
+	if e == nil {
+		return "", -ENOENT, true
+	}
+	hp := "/proc/self/fd/" + itoa(e.host)
+	if tail != "" {
+		hp += "/" + tail
+	}
+	return hp, 0, true
 }

@@ -227,6 +227,8 @@ func run(ctx context.Context, o options) (int, error) {
 		rep.Pull = info
 		rep.Rows = append(rep.Rows, rows...)
 	}
+	rep.Rows = append(rep.Rows, runtimeRows(ctx, o, e)...) // peers.go
+	rep.Rows = append(rep.Rows, shimRows(ctx, o, e)...)    // shim.go
 	rep.DurationS = time.Since(start).Seconds()
 
 	dir := filepath.Join(o.out, start.Format("20060102-150405"))
@@ -440,6 +442,7 @@ Notes on the runners:
 	if rep.Pull != nil {
 		writePullNotes(&b, rep.Pull)
 	}
+	writeRuntimeNotes(&b, rep) // peers.go
 	b.WriteString(`
 ## Results
 

@@ -50,5 +50,18 @@ int main(int argc, char **argv)
 	check(stat("f", &st) == 0 && st.st_mtim.tv_sec >= before - 2, "write updates mtime");
 	struct timeval tv[2] = { { 5000, 0 }, { 6000, 0 } };
 	check(utimes("f", tv) == 0 && stat("f", &st) == 0 && st.st_mtim.tv_sec == 6000, "utimes");
+	/* The old calls, made directly: libcs route their wrappers to utimensat. */
+	struct timeval tv2[2] = {{500, 250000}, {600, 750000}};
+	check(syscall(SYS_utimes, "f", tv2) == 0 && stat("f", &st) == 0 && st.st_mtim.tv_sec == 600 && st.st_mtim.tv_nsec == 750000000,
+	      "SYS_utimes sets mtime to the microsecond");
+	tv2[1].tv_usec = 1000000;
+	expect_err(syscall(SYS_utimes, "f", tv2), EINVAL, "SYS_utimes with tv_usec out of range");
+	struct { long actime, modtime; } ub = {700, 800};
+	check(syscall(SYS_utime, "f", &ub) == 0 && stat("f", &st) == 0 && st.st_atim.tv_sec == 700 && st.st_mtim.tv_sec == 800,
+	      "SYS_utime sets both times");
+	tv2[1].tv_usec = 0;
+	check(syscall(SYS_futimesat, AT_FDCWD, "f", tv2) == 0 && stat("f", &st) == 0 && st.st_mtim.tv_sec == 600,
+	      "SYS_futimesat relative to AT_FDCWD");
+	expect_err(syscall(SYS_utimes, "missing.txt", NULL), ENOENT, "SYS_utimes of a missing file");
 	return finish();
 }
