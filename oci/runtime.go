@@ -165,13 +165,19 @@ func (r *Runtime) create(o CreateOptions, foreground bool) (cr *created, err err
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	}
 	cmd.SysProcAttr = sysProcAttr(slave != nil)
-	netns := ""
+	netns, newNet := "", false
 	if spec.Linux != nil {
 		for _, ns := range spec.Linux.Namespaces {
-			if ns.Type == specs.NetworkNamespace && ns.Path != "" {
-				netns = ns.Path
+			if ns.Type == specs.NetworkNamespace {
+				netns, newNet = ns.Path, ns.Path == ""
 			}
 		}
+	}
+	if newNet {
+		// A network namespace of its own, with only loopback (brought up
+		// by the sandbox process), as runc gives it.
+		withNewNetNS(cmd.SysProcAttr)
+		cmd.Env = append(os.Environ(), newNetEnv+"=1")
 	}
 	err = startIn(cmd, netns)
 	wr.Close()
@@ -675,3 +681,7 @@ func (p *ttyProxy) stop() {
 		p.restore()
 	}
 }
+
+// newNetEnv tells a sandbox process started in a new network namespace
+// to bring its loopback interface up.
+const newNetEnv = "_ELFUSE_NEW_NETNS"

@@ -58,6 +58,13 @@ func SandboxMain(dir string, log *slog.Logger) int {
 		syncf.Close()
 	}
 	p := &sandboxProc{dir: dir, log: log, startCh: make(chan int, 1)}
+	if os.Getenv(newNetEnv) != "" {
+		os.Unsetenv(newNetEnv)
+		if err := loopbackUp(); err != nil {
+			report(err)
+			return 1
+		}
+	}
 	if err := p.build(); err != nil {
 		log.Error("sandbox", "error", err)
 		report(err)

@@ -178,6 +178,30 @@ func killsByDefault(sig int) bool {
 
 // sysProcAttr is the sandbox or exec-proxy process's: a new session,
 // with stdin as the controlling terminal when it is one.
+// withNewNetNS makes the process start in a new network namespace.
+func withNewNetNS(a *syscall.SysProcAttr) { a.Cloneflags |= unix.CLONE_NEWNET }
+
+// loopbackUp brings up lo, the one interface of a new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback: get flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback: up: %w", err)
+	}
+	return nil
+}
+
 func sysProcAttr(ctty bool) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0}
 }

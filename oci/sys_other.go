@@ -28,4 +28,8 @@ func hostDeviceMatches(d specs.LinuxDevice) bool { return false }
 
 func dieAs(e ExitInfo) { os.Exit(e.Status()) }
 
+func withNewNetNS(a *syscall.SysProcAttr) {}
+
+func loopbackUp() error { return errUnsupported }
+
 func sysProcAttr(ctty bool) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }

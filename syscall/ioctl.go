@@ -3,7 +3,9 @@
 package syscall
 
 import (
+	"bytes"
 	"encoding/binary"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -108,7 +110,42 @@ func sysIoctl(t *Thread, a *[6]uint64) int64 {
 		}
 		return t.ttyIoctl(f, req, arg)
 	}
+	if ifreqGets[req] {
+		return t.ifreqGet(f, req, arg)
+	}
 	return -ENOTTY
+}
+
+// ifreqGets are the socket ioctls that read one interface's settings
+// through a struct ifreq (40 bytes on amd64, the same on the host), as
+// ip, ifconfig and getifaddrs' fallbacks use them.
+var ifreqGets = map[uint64]bool{
+	0x8910: true, // SIOCGIFNAME
+	0x8913: true, // SIOCGIFFLAGS
+	0x8915: true, // SIOCGIFADDR
+	0x8917: true, // SIOCGIFDSTADDR
+	0x8919: true, // SIOCGIFBRDADDR
+	0x891b: true, // SIOCGIFNETMASK
+	0x891d: true, // SIOCGIFMETRIC
+	0x8921: true, // SIOCGIFMTU
+	0x8927: true, // SIOCGIFHWADDR
+	0x8933: true, // SIOCGIFINDEX
+	0x8942: true, // SIOCGIFTXQLEN
+}
+
+// ifreqGet runs one of ifreqGets on the host socket.
+func (t *Thread) ifreqGet(f *fdEntry, req, arg uint64) int64 {
+	var ifr [40]byte
+	if e := t.get(arg, ifr[:]); e != 0 {
+		return e
+	}
+	if req != 0x8910 && bytes.IndexByte(ifr[:16], 0) < 0 {
+		return -EINVAL // the name must end within IFNAMSIZ
+	}
+	if _, _, en := unix.Syscall(unix.SYS_IOCTL, uintptr(f.host), uintptr(req), uintptr(unsafe.Pointer(&ifr[0]))); en != 0 {
+		return errno(en)
+	}
+	return t.put(arg, ifr[:])
 }
 
 // ttyState is the guest's view of one terminal: the session it is the

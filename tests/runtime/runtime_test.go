@@ -751,3 +751,30 @@ func TestMountsAndEvents(t *testing.T) {
 		t.Errorf("mounts: output %q, want %q", out, want)
 	}
 }
+
+// TestNetworkNamespace: a spec's network namespace without a path is a new
+// one, holding only loopback, up (runc's default spec asks for one); with
+// the namespace left out, the container shares the caller's.
+func TestNetworkNamespace(t *testing.T) {
+	r := newRT(t)
+	list := "ip -o link | cut -d: -f2 | tr -d ' ' | sort | tr '\\n' ,; ip -o link show lo | grep -c UP"
+	b := r.bundle(shArgs(list))
+	out, errs, code := r.run("run", "--bundle", b, "c1")
+	if code != 0 || out != "lo,1\n" {
+		t.Errorf("new network namespace: exit %d, %q (stderr %q), want only lo, up", code, out, errs)
+	}
+	b = r.bundle(func(s *specs.Spec) {
+		shArgs(list)(s)
+		var keep []specs.LinuxNamespace
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type != specs.NetworkNamespace {
+				keep = append(keep, ns)
+			}
+		}
+		s.Linux.Namespaces = keep
+	})
+	out, errs, code = r.run("run", "--bundle", b, "c2")
+	if code != 0 || !strings.Contains(out, "lo,") || strings.Count(out, ",") < 2 {
+		t.Errorf("the caller's network namespace: exit %d, %q (stderr %q), want the host's interfaces", code, out, errs)
+	}
+}
