@@ -85,9 +85,6 @@ func buildLaunch(spec *specs.Spec, bundle, dir, console string, log *slog.Logger
 	if !hasEnv(l.Env, "HOME") {
 		l.Env = append(l.Env, "HOME="+homeOf(plan, l.UID))
 	}
-	if l.ReadonlyRoot {
-		log.Warn("root.readonly is recorded but not enforced by the sandbox yet")
-	}
 	return l, nil
 }
 

@@ -136,7 +136,7 @@ func (p *sandboxProc) build() error {
 		Path: exe, Argv: l.Args, Env: l.Env, Cwd: l.Cwd, Root: l.Root, Mounts: mounts,
 		Cred:  &lsys.Cred{UID: l.UID, GID: l.GID, Groups: l.Groups},
 		Umask: l.Umask, Rlimits: rl, Hostname: l.Hostname, Domainname: l.Domainname,
-		RAM: l.RAM, Stdin: 0, Stdout: 1, Stderr: 2, Log: p.log,
+		RAM: l.RAM, Stdin: 0, Stdout: 1, Stderr: 2, Log: p.log, ReadOnlyRoot: l.ReadonlyRoot,
 	}
 	sb, err := lsys.New(cfg)
 	if err != nil {

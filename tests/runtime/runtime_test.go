@@ -778,3 +778,24 @@ func TestNetworkNamespace(t *testing.T) {
 		t.Errorf("the caller's network namespace: exit %d, %q (stderr %q), want the host's interfaces", code, out, errs)
 	}
 }
+
+// TestReadonlyRoot: root.readonly makes writes to the root file system
+// fail with EROFS; a tmpfs mount over it stays writable.
+func TestReadonlyRoot(t *testing.T) {
+	r := newRT(t)
+	b := r.bundle(func(s *specs.Spec) {
+		shArgs("touch /etc/x 2>&1; mkdir /newdir 2>&1; echo ok > /dev/shm/f && cat /dev/shm/f")(s)
+		s.Root.Readonly = true
+	})
+	out, errs, code := r.run("run", "--bundle", b, "c1")
+	if code != 0 || strings.Count(out, "Read-only file system") != 2 || !strings.HasSuffix(out, "ok\n") {
+		t.Errorf("read-only root: exit %d, %q (stderr %q)", code, out, errs)
+	}
+	b = r.bundle(func(s *specs.Spec) {
+		shArgs("touch /etc/x && echo written")(s)
+		s.Root.Readonly = false
+	})
+	if out, errs, code := r.run("run", "--bundle", b, "c2"); code != 0 || out != "written\n" {
+		t.Errorf("writable root: exit %d, %q (stderr %q)", code, out, errs)
+	}
+}
