@@ -32,6 +32,10 @@ type source struct {
 	manifestDigest v1.Hash // expected manifest digest, zero if unknown
 	indexRaw       []byte  // raw index the image was selected from, if any
 	indexDigest    v1.Hash
+	// selfVerifying tells that img's layer readers check the blob's digest and size
+	// themselves and fail at the end on a mismatch (go-containerregistry's remote layers do),
+	// so storing a blob need not hash it a second time.
+	selfVerifying bool
 }
 
 // blobRetries is how often one blob download is tried.
@@ -96,7 +100,7 @@ func (s *Store) add(ctx context.Context, src source) (*Entry, error) {
 
 	// The layers are fetched in parallel while the sysroot is unpacked: layer i is applied as
 	// soon as its blob is stored and layers 0..i-1 are applied.
-	f := s.fetchLayers(ctx, m.Layers, layers)
+	f := s.fetchLayers(ctx, m.Layers, layers, src.selfVerifying)
 	defer f.stop()
 	id := m.Config.Digest.String()
 	size, err := s.ensureSysroot(ctx, id, m, cfg, f.wait)
@@ -157,7 +161,7 @@ type layerFetch struct {
 
 // fetchLayers starts storing the blobs of descs (read from layers), at most maxParallelFetches at
 // a time, in layer order.
-func (s *Store) fetchLayers(ctx context.Context, descs []v1.Descriptor, layers []v1.Layer) *layerFetch {
+func (s *Store) fetchLayers(ctx context.Context, descs []v1.Descriptor, layers []v1.Layer, selfVerifying bool) *layerFetch {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &layerFetch{done: make([]chan struct{}, len(descs)), errs: make([]error, len(descs)), cancel: cancel}
 	for i := range f.done {
@@ -180,7 +184,7 @@ func (s *Store) fetchLayers(ctx context.Context, descs []v1.Descriptor, layers [
 				defer f.wg.Done()
 				defer func() { <-sem }()
 				s.log().Debug("fetch layer", "n", i+1, "of", len(descs), "digest", l.Digest.String(), "size", l.Size)
-				if err := s.ensureBlob(ctx, l.Digest, l.Size, layers[i].Compressed); err != nil {
+				if err := s.ensureBlob(ctx, l.Digest, l.Size, layers[i].Compressed, selfVerifying); err != nil {
 					f.errs[i] = fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
 				}
 				close(f.done[i])
@@ -218,8 +222,10 @@ func (s *Store) putBlob(b []byte) error {
 
 // ensureBlob stores the blob with digest want (and size, if > 0) read from
 // open, unless the store has it. Each attempt writes a temporary file while
-// hashing it and renames it into place only when digest and size match.
-func (s *Store) ensureBlob(ctx context.Context, want v1.Hash, size int64, open func() (io.ReadCloser, error)) error {
+// hashing it and renames it into place only when digest and size match. When
+// selfVerifying, open's reader checks the digest itself (and fails at the
+// end of the blob on a mismatch) and the blob is not hashed again here.
+func (s *Store) ensureBlob(ctx context.Context, want v1.Hash, size int64, open func() (io.ReadCloser, error), selfVerifying bool) error {
 	p, err := s.blobPath(want)
 	if err != nil {
 		return err
@@ -238,7 +244,7 @@ func (s *Store) ensureBlob(ctx context.Context, want v1.Hash, size int64, open f
 			case <-time.After(delay):
 			}
 		}
-		lastErr = s.fetchBlob(ctx, p, want, size, open)
+		lastErr = s.fetchBlob(ctx, p, want, size, open, selfVerifying)
 		if lastErr == nil || ctx.Err() != nil {
 			return lastErr
 		}
@@ -246,7 +252,7 @@ func (s *Store) ensureBlob(ctx context.Context, want v1.Hash, size int64, open f
 	return lastErr
 }
 
-func (s *Store) fetchBlob(ctx context.Context, p string, want v1.Hash, size int64, open func() (io.ReadCloser, error)) error {
+func (s *Store) fetchBlob(ctx context.Context, p string, want v1.Hash, size int64, open func() (io.ReadCloser, error), selfVerifying bool) error {
 	rc, err := open()
 	if err != nil {
 		return fmt.Errorf("open blob: %w", err)
@@ -257,21 +263,27 @@ func (s *Store) fetchBlob(ctx context.Context, p string, want v1.Hash, size int6
 		return fmt.Errorf("store blob: %w", err)
 	}
 	defer os.Remove(f.Name())
-	h := sha256.New()
+	var h hash.Hash
+	w := io.Writer(struct{ io.Writer }{f}) // hide (*os.File).ReadFrom, which would copy in 32 KiB writes
+	if !selfVerifying || size <= 0 {
+		h = sha256.New()
+		w = io.MultiWriter(f, h)
+	}
 	r := io.Reader(rc)
 	if size > 0 {
 		r = io.LimitReader(rc, size+1)
 	}
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+	n, err := io.CopyBuffer(w, ctxReader{ctx, r}, make([]byte, 256<<10))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("download blob: %w", err)
 	}
-	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
-	if got != want {
-		return fmt.Errorf("blob digest mismatch: want %s, got %s", want, got)
+	if h != nil {
+		if got := hashOf(h); got != want {
+			return fmt.Errorf("blob digest mismatch: want %s, got %s", want, got)
+		}
 	}
 	if size > 0 && n != size {
 		return fmt.Errorf("blob size mismatch: want %d, got %d", size, n)
@@ -323,7 +335,7 @@ func (s *Store) ensureSysroot(ctx context.Context, id string, m *v1.Manifest, cf
 			return mt.Unpacked.Size, nil
 		}
 	}
-	tmp, err := os.MkdirTemp(filepath.Join(s.dir, "tmp"), "unpack-")
+	tmp, err := os.MkdirTemp(filepath.Join(filepath.Dir(filepath.Dir(dst)), "tmp"), "unpack-") // beside sysroots/, for the rename
 	if err != nil {
 		return 0, fmt.Errorf("unpack: %w", err)
 	}

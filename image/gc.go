@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -17,20 +20,43 @@ import (
 type PruneReport struct {
 	Blobs      int   // blobs removed
 	Sysroots   int   // unpacked sysroots removed
-	Temporary  int   // leftovers of interrupted pulls removed
+	Temporary  int   // leftovers of interrupted pulls and dead containers removed
 	BytesFreed int64 // size of the removed blobs
+	// InUse counts the unreferenced sysroots kept because a running container uses them (they
+	// go with a later prune).
+	InUse int
+}
+
+// RemoveOptions configure RemoveImage.
+type RemoveOptions struct {
+	// Force removes the names of an image a running container uses. Its sysroot stays until
+	// the last such container ends; a later prune frees it.
+	Force bool
 }
 
 // Remove removes an image name (or all names of an image given by ID) and
 // frees the blobs and sysroot no other name references. It returns the
-// removed entries.
+// removed entries. An image a running container uses is refused (ErrInUse).
 func (s *Store) Remove(ref string) ([]Entry, *PruneReport, error) {
+	return s.RemoveImage(ref, RemoveOptions{})
+}
+
+// RemoveImage is Remove with options.
+func (s *Store) RemoveImage(ref string, opts RemoveOptions) ([]Entry, *PruneReport, error) {
 	l, err := s.storeLock(true)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer l.unlock()
 	var removed []Entry
+	// held are the use locks of images losing their last name, taken exclusively: no container
+	// of them can start until the sysroots are gone.
+	held := map[string]*fileLock{}
+	defer func() {
+		for _, l := range held {
+			l.unlock()
+		}
+	}()
 	err = s.updateIndex(func(idx *indexFile) error {
 		keys, err := find(idx, ref)
 		if err != nil {
@@ -42,6 +68,33 @@ func (s *Store) Remove(ref string) ([]Entry, *PruneReport, error) {
 				keys = []string{CanonicalName(r)}
 			}
 		}
+		gone := map[string]bool{} // IDs whose last name goes
+		for _, k := range keys {
+			gone[idx.Images[k].ID] = true
+		}
+		for k, e := range idx.Images {
+			if !slices.Contains(keys, k) {
+				delete(gone, e.ID)
+			}
+		}
+		for id := range gone {
+			h, err := v1.NewHash(id)
+			if err != nil {
+				return fmt.Errorf("image %s: %w", id, err)
+			}
+			hl, err := s.holdIfUnused(h.Hex)
+			if err != nil {
+				return err
+			}
+			if hl == nil {
+				if !opts.Force {
+					return fmt.Errorf("cannot remove %s (image %s): %w; stop the container first, or use --force to remove the name and keep the sysroot until it ends",
+						ref, shortHex(h.Hex), ErrInUse)
+				}
+				continue
+			}
+			held[h.Hex] = hl
+		}
 		for _, k := range keys {
 			removed = append(removed, *idx.Images[k])
 			delete(idx.Images, k)
@@ -51,7 +104,7 @@ func (s *Store) Remove(ref string) ([]Entry, *PruneReport, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rep, err := s.collect()
+	rep, err := s.collect(held)
 	if err != nil {
 		return removed, nil, err
 	}
@@ -66,7 +119,14 @@ func (s *Store) Prune() (*PruneReport, error) {
 		return nil, err
 	}
 	defer l.unlock()
-	return s.collect()
+	return s.collect(nil)
+}
+
+func shortHex(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 // referenced returns the blob digests (hex) and sysroot IDs (hex) the index
@@ -117,9 +177,21 @@ func (s *Store) manifest(digest string) (*v1.Manifest, error) {
 	return m, nil
 }
 
-// collect removes unreferenced blobs and sysroots; the caller holds the
-// exclusive store lock, so no pull is in progress.
-func (s *Store) collect() (*PruneReport, error) {
+// collect removes unreferenced blobs and sysroots but those running containers use; the caller
+// holds the exclusive store lock, so no pull is in progress, and the use locks in held
+// (by sysroot hex), exclusively.
+func (s *Store) collect(given map[string]*fileLock) (*PruneReport, error) {
+	held := maps.Clone(given) // and the use locks taken here, released on return
+	if held == nil {
+		held = map[string]*fileLock{}
+	}
+	defer func() {
+		for id, l := range held {
+			if given[id] == nil {
+				l.unlock()
+			}
+		}
+	}()
 	idx, err := s.readIndex()
 	if err != nil {
 		return nil, err
@@ -148,7 +220,11 @@ func (s *Store) collect() (*PruneReport, error) {
 		}
 		rep.Blobs++
 	}
-	sdir := filepath.Join(s.dir, "sysroots")
+	vol, err := s.volume()
+	if err != nil {
+		return nil, fmt.Errorf("garbage collection: %w", err)
+	}
+	sdir := filepath.Join(vol, "sysroots")
 	ents, err = os.ReadDir(sdir)
 	if err != nil {
 		return nil, fmt.Errorf("garbage collection: %w", err)
@@ -157,14 +233,35 @@ func (s *Store) collect() (*PruneReport, error) {
 		if roots[de.Name()] {
 			continue
 		}
+		if held[de.Name()] == nil {
+			hl, err := s.holdIfUnused(de.Name())
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if hl == nil {
+				rep.InUse++
+				continue
+			}
+			held[de.Name()] = hl
+		}
 		if err := rootfs.RemoveAll(filepath.Join(sdir, de.Name())); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		rep.Sysroots++
 	}
-	for _, sub := range []string{"tmp", "locks"} {
-		d := filepath.Join(s.dir, sub)
+	n, err := s.staleContainers()
+	rep.Temporary += n
+	if err != nil {
+		errs = append(errs, err)
+	}
+	tmps := []string{filepath.Join(s.dir, "tmp")}
+	if vol != s.dir {
+		tmps = append(tmps, filepath.Join(vol, "tmp"))
+	}
+	for _, d := range append(tmps, filepath.Join(s.dir, "locks")) {
+		sub := filepath.Base(d)
 		ents, err = os.ReadDir(d)
 		if err != nil {
 			return nil, fmt.Errorf("garbage collection: %w", err)
@@ -172,6 +269,21 @@ func (s *Store) collect() (*PruneReport, error) {
 		for _, de := range ents {
 			if sub == "locks" && de.Name() == "index.lock" {
 				continue
+			}
+			if sub == "locks" && strings.HasPrefix(de.Name(), "use-") {
+				// A use lock goes only with its sysroot, and only while nobody holds it (a
+				// container starting now would otherwise hold a lock rmi cannot see).
+				id := strings.TrimSuffix(strings.TrimPrefix(de.Name(), "use-"), ".lock")
+				if _, err := os.Lstat(filepath.Join(sdir, id)); err == nil {
+					continue
+				}
+				if held[id] == nil {
+					hl, err := s.holdIfUnused(id)
+					if err != nil || hl == nil {
+						continue
+					}
+					held[id] = hl
+				}
 			}
 			if err := rootfs.RemoveAll(filepath.Join(d, de.Name())); err != nil {
 				errs = append(errs, err)

@@ -94,7 +94,7 @@ func (s *Store) Pull(ctx context.Context, ref string, opts PullOptions) (*Entry,
 	if d, ok := r.(name.Digest); ok && d.DigestStr() != desc.Digest.String() {
 		return nil, fmt.Errorf("pull %s: registry returned manifest %s", canon, desc.Digest)
 	}
-	src := source{name: canon, repo: repository(r)}
+	src := source{name: canon, repo: repository(r), selfVerifying: true}
 	if t, ok := r.(name.Tag); ok {
 		src.tag = t.TagStr()
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -29,11 +30,20 @@ var ErrNotFound = errors.New("image not found")
 //	blobs/sha256/<hex>       manifests, indexes, configs, compressed layers
 //	sysroots/<id>/rootfs     read-only unpacked root of image <id>
 //	sysroots/<id>/meta.json  what the unpack could not apply (rootless)
+//	containers/<name>/       writable views of running containers (locked while running)
 //	index.json               image names to manifests
 //	tmp/                     in-progress downloads and unpacks
 //	lock, locks/             file locks
+//
+// On macOS sysroots/, containers/ and the unpacks' tmp/ are on a case-sensitive APFS volume,
+// sysroots.sparsebundle attached at volume/ (volume/sysroots, volume/containers, volume/tmp).
 type Store struct {
 	dir string
+	// vol is where sysroots, unpacks and container views live (the store itself but on macOS);
+	// set by volume().
+	volOnce sync.Once
+	vol     string
+	volErr  error
 	// Limits bound what one image may unpack to; zero fields take
 	// rootfs.DefaultLimits.
 	Limits rootfs.Limits
@@ -111,7 +121,32 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
+	// Unpacks are made in tmp and renamed into sysroots: spread them over the file system.
+	markTopDir(filepath.Join(abs, "tmp"))
 	return &Store{dir: abs}, nil
+}
+
+// volume returns the directory holding sysroots/, containers/ and the unpacks' tmp/: the store
+// itself, or on macOS its case-sensitive volume (attached, and made, on first use).
+func (s *Store) volume() (string, error) {
+	s.volOnce.Do(func() {
+		v, err := sysrootVolume(s.dir)
+		if err != nil {
+			s.volErr = fmt.Errorf("image store volume: %w", err)
+			return
+		}
+		for _, d := range []string{"sysroots", "containers", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(v, d), 0o755); err != nil {
+				s.volErr = fmt.Errorf("image store volume: %w", err)
+				return
+			}
+		}
+		if v != s.dir {
+			markTopDir(filepath.Join(v, "tmp"))
+		}
+		s.vol = v
+	})
+	return s.vol, s.volErr
 }
 
 // Dir is the store's directory.
@@ -156,7 +191,11 @@ func (s *Store) sysrootDir(id string) (string, error) {
 	if err := checkHash(h); err != nil {
 		return "", err
 	}
-	return filepath.Join(s.dir, "sysroots", h.Hex), nil
+	vol, err := s.volume()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(vol, "sysroots", h.Hex), nil
 }
 
 // storeLock takes the store-wide lock: shared for adding images, exclusive

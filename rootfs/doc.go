@@ -12,4 +12,8 @@
 //
 // NewContainerView gives a container its own writable copy of a read-only
 // sysroot: an overlayfs mount on Linux when running as root, a copy otherwise.
+//
+// CreateSysroot provisions the seed CLI's --create-sysroot PATH: on macOS a case-sensitive
+// APFS sparse bundle (SparseBundle; hdiutil create and attach) mounted at PATH, on Linux a
+// directory.
 package rootfs

@@ -60,15 +60,23 @@ func (r *resolver) host(rel string) string {
 // Missing directories are created with mode 0o755 when create is true; the
 // created paths are reported through made.
 func (r *resolver) resolveDir(rel string, create bool, made func(string)) (string, error) {
+	return r.resolveDirFrom(".", rel, create, made)
+}
+
+// resolveDirFrom is resolveDir of rel taken relative to from, a directory resolveDir returned.
+func (r *resolver) resolveDirFrom(from, rel string, create bool, made func(string)) (string, error) {
 	hops := 0
-	return r.walk(rel, create, made, &hops)
+	return r.walkFrom(from, rel, create, made, &hops)
 }
 
 func (r *resolver) walk(rel string, create bool, made func(string), hops *int) (string, error) {
+	return r.walkFrom(".", rel, create, made, hops)
+}
+
+func (r *resolver) walkFrom(cur, rel string, create bool, made func(string), hops *int) (string, error) {
 	if rel == "." || rel == "" {
-		return ".", nil
+		return cur, nil
 	}
-	cur := "."
 	parts := strings.Split(rel, "/")
 	for _, c := range parts {
 		if c == "." || c == "" {
@@ -83,6 +91,16 @@ func (r *resolver) walk(rel string, create bool, made func(string), hops *int) (
 			continue
 		}
 		next := path.Join(cur, c)
+		if create {
+			// Most missing parents are new: try to make one before looking.
+			if err := os.Mkdir(r.host(next), 0o755); err == nil {
+				if made != nil {
+					made(next)
+				}
+				cur = next
+				continue
+			}
+		}
 		fi, err := os.Lstat(r.host(next))
 		switch {
 		case errors.Is(err, os.ErrNotExist):

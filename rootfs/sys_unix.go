@@ -6,7 +6,10 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -72,4 +75,97 @@ func isNotSupported(err error) bool {
 func devNumbers(st *syscall.Stat_t) (major, minor int64) {
 	rdev := uint64(st.Rdev)
 	return int64(unix.Major(rdev)), int64(unix.Minor(rdev))
+}
+
+// createFile creates host exclusively (never through a symlink: O_EXCL) for writing, with
+// permissions perm (less the umask).
+func createFile(host string, perm uint32) (int, error) {
+	for {
+		fd, err := unix.Open(host, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, perm)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: host, Err: err}
+		}
+		return fd, nil
+	}
+}
+
+// rawFile is a file descriptor used without Go's poller.
+type rawFile struct {
+	fd   int
+	name string
+}
+
+func (f rawFile) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(f.fd, p[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, &os.PathError{Op: "write", Path: f.name, Err: err}
+		}
+		if m == 0 {
+			return n, &os.PathError{Op: "write", Path: f.name, Err: io.ErrShortWrite}
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func (f rawFile) chown(uid, gid int) error {
+	if err := unix.Fchown(f.fd, uid, gid); err != nil {
+		return &os.PathError{Op: "fchown", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+func (f rawFile) chmod(m os.FileMode) error {
+	mode := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		mode |= unix.S_ISUID
+	}
+	if m&os.ModeSetgid != 0 {
+		mode |= unix.S_ISGID
+	}
+	if m&os.ModeSticky != 0 {
+		mode |= unix.S_ISVTX
+	}
+	if err := unix.Fchmod(f.fd, mode); err != nil {
+		return &os.PathError{Op: "fchmod", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+// close closes the descriptor once (later calls do nothing).
+func (f *rawFile) close() error {
+	if f.fd < 0 {
+		return nil
+	}
+	err := unix.Close(f.fd)
+	f.fd = -1
+	if err != nil {
+		return &os.PathError{Op: "close", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+// processUmask returns the process's umask: from /proc/self/status where there is one, else by
+// setting it and putting it back. It is read for each unpack (a program may change it).
+func processUmask() uint32 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return uint32(n)
+				}
+			}
+		}
+	}
+	old := unix.Umask(0o077)
+	unix.Umask(old)
+	return uint32(old)
 }

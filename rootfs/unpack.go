@@ -87,8 +87,17 @@ type Unpacker struct {
 	result   Result
 	dirMeta  map[string]*tar.Header // directory metadata applied at Finish
 	layerNew map[string]struct{}    // paths created by the current layer
+	// dirs caches resolveDir: a directory name as layers spell it to its symlink-free path.
+	// Creating entries never changes how an existing directory resolves; removing or replacing
+	// one may, so every removal empties the cache.
+	dirs     map[string]string
 	uid, gid int
 	notes    int
+	buf      []byte // file data copy buffer
+	// umask is the process's; ownGroup tells that new files get the process's group (the root
+	// is not set-group-ID, and directories get their modes only at Finish).
+	umask    uint32
+	ownGroup bool
 }
 
 // NewUnpacker returns an Unpacker writing into root, which must be an existing
@@ -123,10 +132,13 @@ func NewUnpacker(root string, opts Options) (*Unpacker, error) {
 		opts:    opts,
 		log:     log,
 		dirMeta: map[string]*tar.Header{},
+		dirs:    map[string]string{},
 		uid:     os.Geteuid(),
 		gid:     os.Getegid(),
 	}
 	u.result.Rootless = opts.Rootless
+	u.umask = processUmask()
+	u.ownGroup = fi.Mode()&os.ModeSetgid == 0
 	u.result.Records = map[string]*Record{}
 	return u, nil
 }
@@ -216,11 +228,14 @@ func (u *Unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		}
 		return fmt.Errorf("%w: the root must be a directory", ErrUnsafeEntry)
 	}
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
+	}
 	dir, base := split(rel)
 
 	// Whiteouts remove what lower layers put there.
 	if strings.HasPrefix(base, whiteoutPrefix) {
-		pdir, err := u.res.resolveDir(dir, true, u.madeDir)
+		pdir, err := u.resolveDir(dir)
 		if err != nil {
 			return err
 		}
@@ -243,35 +258,50 @@ func (u *Unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		}
 	}
 
-	pdir, err := u.res.resolveDir(dir, true, u.madeDir)
+	pdir, err := u.resolveDir(dir)
 	if err != nil {
 		return err
 	}
 	target := path.Join(pdir, base)
 	host := u.res.host(target)
 
-	existing, err := os.Lstat(host)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("lstat: %w", err)
-	}
-	exists := err == nil
-	if exists && !(hdr.Typeflag == tar.TypeDir && existing.IsDir()) {
-		if err := u.remove(target); err != nil {
-			return err
-		}
-	} else {
-		delete(u.result.Records, target)
-		delete(u.dirMeta, target)
-	}
+	// Entries are created first and what is in the way is looked at only when the creation
+	// says so (EEXIST): most entries are new, and this saves an lstat for each of them.
+	delete(u.result.Records, target)
+	delete(u.dirMeta, target)
 	u.layerNew[target] = struct{}{}
+	// replace removes what is in target's place (keeping a directory when keepDir).
+	replace := func(keepDir bool) (kept bool, err error) {
+		fi, err := os.Lstat(host)
+		if err != nil {
+			return false, fmt.Errorf("lstat: %w", err)
+		}
+		if keepDir && fi.IsDir() {
+			return true, nil
+		}
+		if err := u.remove(target); err != nil {
+			return false, err
+		}
+		u.layerNew[target] = struct{}{}
+		return false, nil
+	}
 
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if !exists || !existing.IsDir() {
-			if err := os.Mkdir(host, 0o700); err != nil {
-				return fmt.Errorf("mkdir: %w", err)
+		if err := os.Mkdir(host, 0o700); errors.Is(err, os.ErrExist) {
+			kept, err := replace(true)
+			if err != nil {
+				return err
 			}
+			if !kept {
+				if err := os.Mkdir(host, 0o700); err != nil {
+					return fmt.Errorf("mkdir: %w", err)
+				}
+			}
+		} else if err != nil {
+			return fmt.Errorf("mkdir: %w", err)
 		}
+		u.dirs[rel] = target // a real directory now: later entries below it resolve it from the cache
 		if err := u.owner(target, host, hdr); err != nil {
 			return err
 		}
@@ -281,16 +311,21 @@ func (u *Unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		u.dirMeta[target] = hdr
 		return nil
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
-		if err := u.regular(target, host, hdr, r); err != nil {
-			return err
-		}
+		// regular sets the file's times itself, through its descriptor.
+		return u.regular(target, host, hdr, r, replace)
 	case tar.TypeSymlink:
 		if hdr.Linkname == "" || strings.IndexByte(hdr.Linkname, 0) >= 0 {
 			return fmt.Errorf("%w: bad symlink target %q", ErrUnsafeEntry, hdr.Linkname)
 		}
 		// A symlink may point anywhere: it is only ever resolved inside the
 		// root (by the guest's resolver and by this unpacker).
-		if err := os.Symlink(hdr.Linkname, host); err != nil {
+		err := os.Symlink(hdr.Linkname, host)
+		if errors.Is(err, os.ErrExist) {
+			if _, err = replace(false); err == nil {
+				err = os.Symlink(hdr.Linkname, host)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("symlink: %w", err)
 		}
 		if err := u.owner(target, host, hdr); err != nil {
@@ -300,14 +335,17 @@ func (u *Unpacker) entry(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 	case tar.TypeLink:
-		return u.hardlink(target, host, hdr)
+		return u.hardlink(target, host, hdr, replace)
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		if _, err := os.Lstat(host); err == nil {
+			if _, err := replace(false); err != nil {
+				return err
+			}
+		}
 		made, err := u.node(target, host, hdr)
 		if err != nil || !made {
 			return err
 		}
-	case tar.TypeXGlobalHeader:
-		return nil
 	default:
 		u.note("skipped %q: unsupported tar type %q", rel, string(hdr.Typeflag))
 		delete(u.layerNew, target)
@@ -319,6 +357,36 @@ func (u *Unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	return nil
 }
 
+// resolveDir resolves a directory an entry names, creating missing parents.
+func (u *Unpacker) resolveDir(dir string) (string, error) {
+	if p, ok := u.dirs[dir]; ok {
+		return p, nil
+	}
+	var p string
+	var err error
+	if parent, base := split(dir); dir != "." && parent != dir {
+		// The parent is usually cached (entries come in tree order): resolve only the last step.
+		if p, err = u.resolveDir(parent); err == nil {
+			p, err = u.res.resolveDirFrom(p, base, true, u.madeDir)
+		}
+	} else {
+		p, err = u.res.resolveDir(dir, true, u.madeDir)
+	}
+	if err != nil {
+		return "", err
+	}
+	u.dirs[dir] = p
+	return p, nil
+}
+
+// lookupDir resolves an existing directory (a hard link's).
+func (u *Unpacker) lookupDir(dir string) (string, error) {
+	if p, ok := u.dirs[dir]; ok {
+		return p, nil
+	}
+	return u.res.resolveDir(dir, false, nil)
+}
+
 // madeDir is called for parents created implicitly.
 func (u *Unpacker) madeDir(p string) {
 	u.layerNew[p] = struct{}{}
@@ -326,41 +394,77 @@ func (u *Unpacker) madeDir(p string) {
 	u.dirMeta[p] = &tar.Header{Mode: 0o755, ModTime: time.Now()}
 }
 
-func (u *Unpacker) regular(target, host string, hdr *tar.Header, r io.Reader) error {
+// regular writes a regular file and sets its owner, mode, xattrs and times through its
+// descriptor (no further path walks; a raw descriptor, as Go's poller cannot use regular files
+// anyway and would cost several fcntl and epoll_ctl calls per file).
+func (u *Unpacker) regular(target, host string, hdr *tar.Header, r io.Reader, replace func(bool) (bool, error)) error {
 	if hdr.Size < 0 {
 		return fmt.Errorf("%w: negative size", ErrUnsafeEntry)
 	}
 	if hdr.Size > u.opts.Limits.MaxBytes-u.result.Size {
 		return fmt.Errorf("%w: file of %d bytes would exceed the %d byte limit for the image", ErrLimit, hdr.Size, u.opts.Limits.MaxBytes)
 	}
-	f, err := os.OpenFile(host, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// A file is made with its final permissions when the umask leaves them alone (and there
+	// are no set-ID bits, which chown would clear, and no xattrs, which need it writable): no
+	// chmod then.
+	mode := tarMode(hdr)
+	perm := uint32(0o600)
+	direct := mode&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky) == 0 && uint32(mode.Perm())&u.umask == 0 && !hasXattrs(hdr)
+	if direct {
+		perm = uint32(mode.Perm())
+	}
+	fd, err := createFile(host, perm)
+	if errors.Is(err, os.ErrExist) {
+		if _, err = replace(false); err == nil {
+			fd, err = createFile(host, perm)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
-	n, err := io.Copy(f, io.LimitReader(r, hdr.Size))
-	u.result.Size += n
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("write: %w", err)
+	f := rawFile{fd: fd, name: host}
+	defer f.close()
+	if hdr.Size > 0 {
+		if u.buf == nil {
+			u.buf = make([]byte, 256<<10)
+		}
+		n, err := io.CopyBuffer(f, io.LimitReader(r, hdr.Size), u.buf)
+		u.result.Size += n
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		if n != hdr.Size {
+			return fmt.Errorf("write: short file data (%d of %d bytes)", n, hdr.Size)
+		}
 	}
-	if n != hdr.Size {
-		f.Close()
-		return fmt.Errorf("write: short file data (%d of %d bytes)", n, hdr.Size)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close: %w", err)
-	}
-	if err := u.owner(target, host, hdr); err != nil {
-		return err
+	if u.opts.Rootless {
+		if err := u.owner(target, host, hdr); err != nil {
+			return err
+		}
+	} else if hdr.Uid != u.uid || hdr.Gid != u.gid || !u.ownGroup {
+		if err := f.chown(hdr.Uid, hdr.Gid); err != nil {
+			return fmt.Errorf("lchown: %w", err)
+		}
 	}
 	// chmod after chown: chown clears set-id bits.
-	if err := os.Chmod(host, tarMode(hdr)); err != nil {
-		return fmt.Errorf("chmod: %w", err)
+	if !direct {
+		if err := f.chmod(mode); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
 	}
-	return u.xattrs(target, host, hdr)
+	if err := u.xattrs(target, host, hdr); err != nil {
+		return err
+	}
+	if err := setFileTimes(fd, host, hdr); err != nil {
+		return fmt.Errorf("set mtime: %w", err)
+	}
+	if err := f.close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
 }
 
-func (u *Unpacker) hardlink(target, host string, hdr *tar.Header) error {
+func (u *Unpacker) hardlink(target, host string, hdr *tar.Header, replace func(bool) (bool, error)) error {
 	lrel, err := CleanName(hdr.Linkname)
 	if err != nil {
 		return fmt.Errorf("hard link target: %w", err)
@@ -369,7 +473,7 @@ func (u *Unpacker) hardlink(target, host string, hdr *tar.Header) error {
 		return fmt.Errorf("%w: hard link to the root", ErrUnsafeEntry)
 	}
 	ldir, lbase := split(lrel)
-	lpdir, err := u.res.resolveDir(ldir, false, nil)
+	lpdir, err := u.lookupDir(ldir)
 	if err != nil {
 		return fmt.Errorf("hard link target %q: %w", hdr.Linkname, err)
 	}
@@ -381,7 +485,13 @@ func (u *Unpacker) hardlink(target, host string, hdr *tar.Header) error {
 	if fi.IsDir() {
 		return fmt.Errorf("%w: hard link to directory %q", ErrUnsafeEntry, hdr.Linkname)
 	}
-	if err := linkNoFollow(u.res.host(old), host); err != nil {
+	err = linkNoFollow(u.res.host(old), host)
+	if errors.Is(err, os.ErrExist) {
+		if _, err = replace(false); err == nil {
+			err = linkNoFollow(u.res.host(old), host)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("hard link to %q: %w", hdr.Linkname, err)
 	}
 	if rec, ok := u.result.Records[old]; ok {
@@ -492,6 +602,7 @@ func (u *Unpacker) forget(target string) {
 // metadata kept for it.
 func (u *Unpacker) remove(target string) error {
 	u.forget(target)
+	clear(u.dirs)
 	if err := RemoveAll(u.res.host(target)); err != nil {
 		return fmt.Errorf("remove %q: %w", target, err)
 	}
@@ -529,6 +640,15 @@ func (u *Unpacker) hasNewBelow(dir string) bool {
 	prefix := dir + "/"
 	for p := range u.layerNew {
 		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasXattrs(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "SCHILY.xattr.") {
 			return true
 		}
 	}

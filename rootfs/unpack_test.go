@@ -304,3 +304,52 @@ func snapshot(t *testing.T, dir, skip string) map[string]string {
 	}
 	return out
 }
+
+// TestUnpackModesUnderUmask: files get their tar modes whatever the umask (those the umask would
+// change are chmod-ed), ownership as root, and entries replaced across layers (file by
+// directory, directory by file, symlink by file) end up as the upper layer says.
+func TestUnpackModesUnderUmask(t *testing.T) {
+	old := syscall.Umask(0o027)
+	defer syscall.Umask(old)
+	modes := map[string]int64{"a": 0o666, "b": 0o755, "c": 0o444, "d": 0o100, "e": 0o2755, "f": 0o640, "g": 0o777}
+	var ents []E
+	for n, m := range modes {
+		ents = append(ents, E{Name: "m/" + n, Body: n, Mode: m, UID: 7, GID: 8})
+	}
+	ents = append(ents, E{Name: "x", Body: "file"}, E{Name: "y/", Mode: 0o755}, E{Name: "y/z", Body: "z"},
+		E{Name: "s", Type: tar.TypeSymlink, Link: "x"})
+	lower := tarOf(t, ents...)
+	upper := tarOf(t, E{Name: "x/", Mode: 0o711}, E{Name: "x/in", Body: "in", Mode: 0o600}, E{Name: "y", Body: "now a file", Mode: 0o644},
+		E{Name: "s", Body: "not a link", Mode: 0o600})
+	root, _ := mustUnpack(t, rootfs.Options{}, lower, upper)
+	for n, m := range modes {
+		fi, err := os.Lstat(filepath.Join(root, "m", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := os.FileMode(m & 0o777)
+		if m&0o2000 != 0 {
+			want |= os.ModeSetgid
+		}
+		if got := fi.Mode() & (os.ModePerm | os.ModeSetgid); got != want {
+			t.Errorf("m/%s: mode %v, want %v", n, got, want)
+		}
+		if os.Geteuid() == 0 {
+			if st := fi.Sys().(*syscall.Stat_t); st.Uid != 7 || st.Gid != 8 {
+				t.Errorf("m/%s: owner %d:%d, want 7:8", n, st.Uid, st.Gid)
+			}
+		}
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "x")); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o711 {
+		t.Errorf("x: %v %v, want a directory 0711", fi, err)
+	}
+	if readFile(t, filepath.Join(root, "x/in")) != "in" || readFile(t, filepath.Join(root, "y")) != "now a file" {
+		t.Error("replaced entries have the wrong content")
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "s")); err != nil || !fi.Mode().IsRegular() || readFile(t, filepath.Join(root, "s")) != "not a link" {
+		t.Errorf("s: %v %v, want a regular file", fi, err)
+	}
+	if readFile(t, filepath.Join(root, "x/in")) != "in" {
+		t.Error("x/in")
+	}
+}

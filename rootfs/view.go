@@ -47,3 +47,10 @@ func NewContainerView(sysroot, dir string) (string, func() error, error) {
 	slog.Info("container view: copied sysroot", "sysroot", src, "path", dst)
 	return dst, func() error { return RemoveAll(dst) }, nil
 }
+
+// RemoveContainerDir removes a container directory NewContainerView was given, after tearing
+// down a view still set up there (an overlayfs mount left by a container that was killed).
+func RemoveContainerDir(dir string) error {
+	unmountView(dir)
+	return RemoveAll(dir)
+}

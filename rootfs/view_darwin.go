@@ -19,3 +19,6 @@ func platformView(src, dir string) (string, func() error, bool) {
 	slog.Info("container view: APFS clone", "sysroot", src, "path", dst)
 	return dst, func() error { return RemoveAll(dst) }, true
 }
+
+// unmountView: views on macOS are clones, nothing is mounted.
+func unmountView(string) {}

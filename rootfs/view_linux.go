@@ -58,3 +58,8 @@ func removeDirs(dirs ...string) {
 		_ = RemoveAll(d)
 	}
 }
+
+// unmountView detaches an overlayfs view left mounted in dir, if any.
+func unmountView(dir string) {
+	_ = unix.Unmount(filepath.Join(dir, "merged"), unix.MNT_DETACH)
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/elfuse/elfuse/cmd/elfuse/imagecmd"
 	"github.com/elfuse/elfuse/hv"
+	"github.com/elfuse/elfuse/rootfs"
 	"github.com/urfave/cli/v2"
 )
 
@@ -38,7 +39,7 @@ func run(args []string) int {
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "trace system calls and loader diagnostics on stderr"},
 			&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "per-iteration vCPU watchdog in seconds (0 disables)"},
 			&cli.StringFlag{Name: "sysroot", Usage: "resolve guest absolute paths under `PATH` first"},
-			&cli.StringFlag{Name: "create-sysroot", Usage: "create `PATH` (a case-sensitive volume on macOS) and use it as the sysroot"},
+			&cli.StringFlag{Name: "create-sysroot", Usage: "provision `PATH` and use it as the sysroot: on macOS a case-sensitive APFS sparse bundle (PATH.sparsebundle) attached at PATH, on Linux a directory"},
 			&cli.BoolFlag{Name: "no-rosetta", Usage: "disable the x86_64 translator (also ELFUSE_NO_ROSETTA=1)"},
 			&cli.IntFlag{Name: "gdb", Usage: "listen for a GDB remote client on `PORT`"},
 			&cli.BoolFlag{Name: "gdb-stop-on-entry", Usage: "stop before the first guest instruction"},
@@ -107,11 +108,10 @@ func runELF(c *cli.Context) (int, error) {
 	return st, nil
 }
 
+// createSysroot provisions --create-sysroot's PATH: a case-sensitive APFS sparse bundle
+// attached there on macOS, a directory on Linux.
 func createSysroot(p string) error {
-	if err := os.MkdirAll(p, 0o755); err != nil {
-		return fmt.Errorf("create sysroot: %w", err)
-	}
-	return nil
+	return rootfs.CreateSysroot(p)
 }
 
 type guestOptions struct {

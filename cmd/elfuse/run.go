@@ -81,12 +81,19 @@ func runImage(c *cli.Context) (int, error) {
 	if len(argv) == 0 {
 		return 1, fmt.Errorf("image %s has no entrypoint or command; give one", ref)
 	}
-	dir, err := os.MkdirTemp(filepath.Join(store.Dir(), "tmp"), "container-")
+	level := slog.LevelWarn
+	if c.Bool("verbose") {
+		level = slog.LevelDebug
+	}
+	// The store and the view log their choices (overlayfs or a copy) at Info: shown with -v.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	// The container holds its image while it runs: rmi refuses it, prune keeps its sysroot.
+	ctr, err := store.NewContainer(res)
 	if err != nil {
 		return 1, err
 	}
-	defer os.RemoveAll(dir)
-	root, cleanup, err := rootfs.NewContainerView(res.Sysroot, dir)
+	defer ctr.Release()
+	root, cleanup, err := rootfs.NewContainerView(res.Sysroot, ctr.Dir)
 	if err != nil {
 		return 1, err
 	}
@@ -101,10 +108,6 @@ func runImage(c *cli.Context) (int, error) {
 	}
 	if cwd == "" {
 		cwd = "/"
-	}
-	level := slog.LevelWarn
-	if c.Bool("verbose") {
-		level = slog.LevelDebug
 	}
 	mounts, err := containerMounts(root)
 	if err != nil {

@@ -463,6 +463,12 @@ Notes on the pull rows (`+"`pull-100MB`, `pull-100MB-warm`"+`; in `+"`make bench
 - Before each run (untimed) the directory is reset and dirty pages are written back (sync); after each
   run (untimed) the tree is checked: the number of regular files, the SHA-256 of %d known files across
   the layers (including the overridden one and the hard link) and the targets of %d symlinks.
+- File creation right after a large removal is slow on ext4 without a journal (as here): ext4 will not
+  reuse an inode number freed in the last seconds and scans past each such inode for every new file,
+  and the reset before each run frees some 4,500. tar and umoci pay this in full and vary with it
+  (the wide min-max of their rows); elfuse's store sets ext4's top-directory flag (`+"`chattr +T`"+`) on
+  its `+"`tmp`"+` directory, so ext4 places each unpack in a block group it picks afresh (the Orlov
+  allocator) rather than next to the tree just removed.
 - Tools: %s.
 `, mb(pi.CompressedBytes), mb(pi.UncompressedBytes), pi.Files, pi.summary(), mb(pi.WarmNewBytes),
 		len(probes), len(probeLinks), pi.tools())

@@ -24,6 +24,12 @@ var StoreFlag = &cli.StringFlag{
 	EnvVars: []string{"ELFUSE_HOME"},
 }
 
+var forceFlag = &cli.BoolFlag{
+	Name:    "force",
+	Aliases: []string{"f"},
+	Usage:   "remove the names of an image a running container uses (its sysroot stays until the container ends)",
+}
+
 var platformFlag = &cli.StringFlag{
 	Name:  "platform",
 	Usage: "select `OS/ARCH[/VARIANT]` from a multi-platform image (linux/amd64, linux/arm64); default the host's",
@@ -50,7 +56,7 @@ func Commands() []*cli.Command {
 			Name:      "rmi",
 			Usage:     "remove images and free the blobs no other image uses",
 			ArgsUsage: "REF|ID [REF|ID...]",
-			Flags:     []cli.Flag{StoreFlag},
+			Flags:     []cli.Flag{StoreFlag, forceFlag},
 			Action:    rmi,
 		},
 		{
@@ -64,7 +70,7 @@ func Commands() []*cli.Command {
 					Action: prune,
 				},
 				{Name: "ls", Usage: "list images (same as elfuse images)", Flags: []cli.Flag{StoreFlag}, Action: images},
-				{Name: "rm", Usage: "remove images (same as elfuse rmi)", ArgsUsage: "REF|ID...", Flags: []cli.Flag{StoreFlag}, Action: rmi},
+				{Name: "rm", Usage: "remove images (same as elfuse rmi)", ArgsUsage: "REF|ID...", Flags: []cli.Flag{StoreFlag, forceFlag}, Action: rmi},
 			},
 		},
 		{
@@ -297,7 +303,7 @@ func rmi(c *cli.Context) error {
 	}
 	var failed []string
 	for _, ref := range c.Args().Slice() {
-		removed, rep, err := s.Remove(ref)
+		removed, rep, err := s.RemoveImage(ref, image.RemoveOptions{Force: c.Bool(forceFlag.Name)})
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "elfuse rmi %s: %v\n", ref, err)
 			failed = append(failed, ref)
@@ -312,6 +318,9 @@ func rmi(c *cli.Context) error {
 		}
 		if rep != nil {
 			fmt.Fprintf(c.App.Writer, "Deleted: %d blobs, %d sysroots (%s)\n", rep.Blobs, rep.Sysroots, humanSize(rep.BytesFreed))
+			if rep.InUse > 0 {
+				fmt.Fprintf(c.App.Writer, "Kept: %d sysroots running containers use (a later elfuse image prune frees them)\n", rep.InUse)
+			}
 		}
 	}
 	if len(failed) > 0 {

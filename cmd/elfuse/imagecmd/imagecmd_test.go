@@ -2,10 +2,13 @@ package imagecmd_test
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -253,5 +256,96 @@ func TestImportCommand(t *testing.T) {
 	}
 	if err := s.Check(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestRmiImageInUse: while another process runs a container of an image (holds it as
+// `elfuse run` does), `elfuse rmi` refuses it with a clear error, `rmi --force` removes its name
+// and keeps its sysroot, and once the container ends `image prune` frees the sysroot.
+func TestRmiImageInUse(t *testing.T) {
+	if os.Getenv("ELFUSE_TEST_HOLD_STORE") != "" {
+		t.Skip("helper process")
+	}
+	host := imagetest.Registry(t)
+	ref := host + "/app/busy:1"
+	imagetest.Push(t, ref, imagetest.Image(t, runtime.GOARCH, []string{"/bin/sh"}, imagetest.Layer(t, E{Name: "bin/sh", Body: "sh", Mode: 0o755})))
+	store := t.TempDir()
+	mustRun(t, "pull", "--store", store, ref)
+
+	// The container: a child process holding the image until its stdin closes.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldContainerHelper$")
+	cmd.Env = append(os.Environ(), "ELFUSE_TEST_HOLD_STORE="+store, "ELFUSE_TEST_HOLD_REF="+ref)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "held") {
+		t.Fatalf("helper: %q, %v", line, err)
+	}
+
+	out, err := run(t, "rmi", "--store", store, ref)
+	if err == nil {
+		t.Fatalf("rmi of an image in use succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "in use by a running container") || !strings.Contains(out, "--force") {
+		t.Errorf("rmi error does not say why or how to force it:\n%s", out)
+	}
+	if out := mustRun(t, "images", "--store", store); !strings.Contains(out, host+"/app/busy") {
+		t.Fatalf("image gone after a refused rmi:\n%s", out)
+	}
+	out = mustRun(t, "rmi", "--force", "--store", store, ref)
+	if !strings.Contains(out, "Untagged: "+ref) || !strings.Contains(out, "Kept: 1 sysroots") {
+		t.Errorf("rmi --force output:\n%s", out)
+	}
+	s, err := image.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.Dir(), "sysroots")); len(ents) != 1 {
+		t.Errorf("%d sysroots while the container runs, want 1", len(ents))
+	}
+
+	stdin.Close() // the container ends
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	out = mustRun(t, "image", "prune", "--store", store)
+	if !strings.Contains(out, "1 sysroots") {
+		t.Errorf("prune after the container ended:\n%s", out)
+	}
+}
+
+// TestHoldContainerHelper is TestRmiImageInUse's container process.
+func TestHoldContainerHelper(t *testing.T) {
+	store := os.Getenv("ELFUSE_TEST_HOLD_STORE")
+	if store == "" {
+		t.Skip("run by TestRmiImageInUse")
+	}
+	s, err := image.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Resolve(os.Getenv("ELFUSE_TEST_HOLD_REF"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.NewContainer(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("held")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if err := c.Release(); err != nil {
+		t.Fatal(err)
 	}
 }
