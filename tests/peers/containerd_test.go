@@ -80,7 +80,7 @@ func TestCtrRunTTY(t *testing.T) {
 	id := newID("ctr")
 	ctrCleanup(t, id)
 	tm := startTerm(t, ctrRun([]string{"--rm", "-t"}, id, "sh", "-c", ttySizeScript)...)
-	code, out := tm.wait(60 * time.Second)
+	code, out := tm.Wait(60 * time.Second)
 	if code != 5 || !strings.Contains(out, "/dev/") || strings.Contains(out, "not a tty") || !strings.Contains(out, "size 30 100") {
 		t.Fatalf("want a tty, size \"30 100\" and exit 5; got exit %d, terminal %q", code, out)
 	}
@@ -117,7 +117,7 @@ func TestCtrTaskLifecycle(t *testing.T) {
 		t.Fatalf("second exec read %q, want %q", r.stdout, "shared\n")
 	}
 	tm := startTerm(t, ctr("tasks", "exec", "-t", "--exec-id", "e4", id, "sh", "-c", "tty && sleep 0.3 && exit 3")...)
-	if code, out := tm.wait(60 * time.Second); code != 3 || !strings.Contains(out, "/dev/") || strings.Contains(out, "not a tty") {
+	if code, out := tm.Wait(60 * time.Second); code != 3 || !strings.Contains(out, "/dev/") || strings.Contains(out, "not a tty") {
 		t.Fatalf("ctr task exec -t: want a tty and exit 3; got exit %d, terminal %q", code, out)
 	}
 
@@ -141,10 +141,10 @@ func TestCtrExecInteractiveTTY(t *testing.T) {
 	ctrCleanup(t, id)
 	mustRun(t, 60*time.Second, ctrRun([]string{"-d"}, id, "sleep", "1000")...)
 	tm := startTerm(t, ctr("tasks", "exec", "-t", "--exec-id", "sh1", id, "sh")...)
-	tm.waitFor("# ", 30*time.Second)
-	tm.send("echo answer-$((6*7)); exit 6\n")
-	tm.waitFor("answer-42", 30*time.Second)
-	if code, out := tm.wait(60 * time.Second); code != 6 {
+	tm.WaitFor("# ", 30*time.Second)
+	tm.Send("echo answer-$((6*7)); exit 6\n")
+	tm.WaitFor("answer-42", 30*time.Second)
+	if code, out := tm.Wait(60 * time.Second); code != 6 {
 		t.Fatalf("ctr task exec -t sh: want exit 6; got exit %d, terminal %q", code, out)
 	}
 	if s := taskStatus(t, id); s != "RUNNING" {

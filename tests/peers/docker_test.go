@@ -81,11 +81,11 @@ func TestDockerRunExitCode(t *testing.T) {
 func TestDockerRunInteractiveTTY(t *testing.T) {
 	need(t)
 	tm := startTerm(t, dockerRun([]string{"--rm", "-it"}, "sh")...)
-	tm.waitFor("# ", 60*time.Second)
-	tm.send("echo answer-$((6*7)); stty size\n")
-	tm.waitFor("answer-42", 30*time.Second)
-	tm.send("exit 3\n")
-	code, out := tm.wait(60 * time.Second)
+	tm.WaitFor("# ", 60*time.Second)
+	tm.Send("echo answer-$((6*7)); stty size\n")
+	tm.WaitFor("answer-42", 30*time.Second)
+	tm.Send("exit 3\n")
+	code, out := tm.Wait(60 * time.Second)
 	if code != 3 || !strings.Contains(out, "30 100") {
 		t.Fatalf("want stty size \"30 100\" and exit 3; got exit %d, terminal %q", code, out)
 	}
@@ -117,10 +117,10 @@ func TestDockerExecInteractiveTTY(t *testing.T) {
 	name := newID("docker")
 	startDetached(t, name, "sleep", "1000")
 	tm := startTerm(t, dk("exec", "-it", name, "sh")...)
-	tm.waitFor("# ", 30*time.Second)
-	tm.send("echo answer-$((6*7)); tty; exit 4\n")
-	tm.waitFor("answer-42", 30*time.Second)
-	if code, out := tm.wait(60 * time.Second); code != 4 || strings.Contains(out, "not a tty") {
+	tm.WaitFor("# ", 30*time.Second)
+	tm.Send("echo answer-$((6*7)); tty; exit 4\n")
+	tm.WaitFor("answer-42", 30*time.Second)
+	if code, out := tm.Wait(60 * time.Second); code != 4 || strings.Contains(out, "not a tty") {
 		t.Fatalf("docker exec -it: want a tty and exit 4; got exit %d, terminal %q", code, out)
 	}
 	if s, _ := dockerState(t, name); s != "running" {

@@ -9,18 +9,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/elfuse/elfuse/tests/termtest"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // cfg is what the suites need; TestMain fills it.
@@ -226,140 +224,10 @@ func mustRun(t *testing.T, timeout time.Duration, argv ...string) result {
 	return r
 }
 
-// term is a command running on the slave side of a pty, as under a terminal.
-type term struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	master *os.File
-	mu     sync.Mutex
-	out    bytes.Buffer
-	done   chan struct{} // closed when the reader hits EOF or EIO
-}
+// term is a command under a pty (tests/termtest).
+type term = termtest.Term
 
-// openPTY returns a new pty pair with the window size rows x cols.
-func openPTY(rows, cols uint16) (master, slave *os.File, err error) {
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	fd := int(m.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("unlockpt: %w", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("ptsname: %w", err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		return nil, nil, err
-	}
-	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
-		m.Close()
-		s.Close()
-		return nil, nil, fmt.Errorf("set window size: %w", err)
-	}
-	return m, s, nil
-}
-
-// startTerm starts argv as the session leader of a new session whose controlling terminal is a
-// 30x100 pty, as `ctr run -t` and `docker run -it` expect.
-func startTerm(t *testing.T, argv ...string) *term {
-	t.Helper()
-	m, s, err := openPTY(30, 100)
-	if err != nil {
-		t.Fatalf("pty: %v", err)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		m.Close()
-		s.Close()
-		t.Fatalf("start %s: %v", argv[0], err)
-	}
-	s.Close()
-	tm := &term{t: t, cmd: cmd, master: m, done: make(chan struct{})}
-	go func() {
-		defer close(tm.done)
-		buf := make([]byte, 4096)
-		for {
-			n, err := m.Read(buf)
-			tm.mu.Lock()
-			tm.out.Write(buf[:n])
-			tm.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		if tm.cmd.ProcessState == nil {
-			_ = tm.cmd.Process.Kill()
-			_ = tm.cmd.Wait()
-		}
-		m.Close()
-	})
-	return tm
-}
-
-// output returns what the terminal showed so far.
-func (tm *term) output() string {
-	tm.mu.Lock()
-	defer tm.mu.Unlock()
-	return tm.out.String()
-}
-
-// waitFor waits until the terminal has shown s, and fails the test after timeout.
-func (tm *term) waitFor(s string, timeout time.Duration) {
-	tm.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(tm.output(), s) {
-		if time.Now().After(deadline) {
-			tm.t.Fatalf("terminal did not show %q within %s; it showed %q", s, timeout, tm.output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// send types s on the terminal.
-func (tm *term) send(s string) {
-	tm.t.Helper()
-	if _, err := tm.master.Write([]byte(s)); err != nil {
-		tm.t.Fatalf("write to terminal: %v", err)
-	}
-}
-
-// wait waits for the command to exit and returns its status and everything the terminal showed.
-func (tm *term) wait(timeout time.Duration) (int, string) {
-	tm.t.Helper()
-	exited := make(chan error, 1)
-	go func() { exited <- tm.cmd.Wait() }()
-	var err error
-	select {
-	case err = <-exited:
-	case <-time.After(timeout):
-		_ = tm.cmd.Process.Kill()
-		<-exited
-		tm.t.Fatalf("%s did not exit within %s; the terminal showed %q", tm.cmd.Path, timeout, tm.output())
-	}
-	// The slave is closed once every process that held it is gone: the reader then ends.
-	select {
-	case <-tm.done:
-	case <-time.After(2 * time.Second):
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode(), tm.output()
-	}
-	if err != nil {
-		tm.t.Fatalf("wait: %v", err)
-	}
-	return 0, tm.output()
-}
+func startTerm(t *testing.T, argv ...string) *term { return termtest.Start(t, argv...) }
 
 // eventually polls cond every 50ms until it holds, and fails the test after timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {

@@ -75,7 +75,7 @@ func TestPodmanRun(t *testing.T) {
 func TestPodmanRunTTY(t *testing.T) {
 	needPodman(t)
 	tm := startTerm(t, podmanRun([]string{"--rm", "-it"}, "sh", "-c", ttySizeScript)...)
-	code, out := tm.wait(120 * time.Second)
+	code, out := tm.Wait(120 * time.Second)
 	if code != 5 || strings.Contains(out, "not a tty") || !strings.Contains(out, "size 30 100") {
 		t.Fatalf("want a tty, size \"30 100\" and exit 5; got exit %d, terminal %q", code, out)
 	}

@@ -89,7 +89,7 @@ func TestCtrRunTTY(t *testing.T) {
 		id := newID(rt, "tty")
 		cleanup(t, id)
 		tm := startTerm(t, ctrRun(rt, []string{"--rm", "-t"}, id, "sh", "-c", ttyScript)...)
-		code, out := tm.wait(90 * time.Second)
+		code, out := tm.Wait(90 * time.Second)
 		if code != 5 || !strings.Contains(out, "is-a-tty") || !strings.Contains(out, "size 30 100") {
 			t.Fatalf("want exit 5, is-a-tty and size 30 100; got exit %d, terminal %q", code, out)
 		}
@@ -121,7 +121,7 @@ func TestCtrDetachExec(t *testing.T) {
 
 		// exec with a terminal.
 		tm := startTerm(t, ctrArgv("task", "exec", "-t", "--exec-id", "e2", id, "sh", "-c", "[ -t 1 ] && echo exec-tty; exit 4")...)
-		if code, out := tm.wait(60 * time.Second); code != 4 || !strings.Contains(out, "exec-tty") {
+		if code, out := tm.Wait(60 * time.Second); code != 4 || !strings.Contains(out, "exec-tty") {
 			t.Fatalf("exec -t: want exit 4 and exec-tty; got exit %d, terminal %q", code, out)
 		}
 

@@ -84,7 +84,7 @@ func TestNerdctlTTY(t *testing.T) {
 	eachRuntime(t, func(t *testing.T, rt runtimeUnderTest) {
 		needNerdctl(t)
 		tm := startTerm(t, nerdctl("run", "-it", "--rm", "--net", "none", "--runtime", rt.typ, cfg.image, "sh", "-c", ttyScript)...)
-		code, out := tm.wait(120 * time.Second)
+		code, out := tm.Wait(120 * time.Second)
 		if code != 5 || !strings.Contains(out, "is-a-tty") || !strings.Contains(out, "size 30 100") {
 			t.Fatalf("want exit 5, is-a-tty and size 30 100; got exit %d, terminal %q", code, out)
 		}

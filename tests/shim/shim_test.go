@@ -20,17 +20,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/elfuse/elfuse/tests/termtest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 type config struct {
@@ -378,111 +376,7 @@ func (e *events) waitFor(t *testing.T, timeout time.Duration, parts ...string) s
 	}
 }
 
-// A terminal for `ctr run -t`: ctr's stdio is the slave of a 30x100 pty, as under a shell.
-type term struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	master *os.File
-	mu     sync.Mutex
-	out    bytes.Buffer
-	done   chan struct{}
-}
+// term is a command under a pty (tests/termtest): ctr run -t and nerdctl -it need one.
+type term = termtest.Term
 
-func openPTY(rows, cols uint16) (master, slave *os.File, err error) {
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	fd := int(m.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("unlockpt: %w", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("ptsname: %w", err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		return nil, nil, err
-	}
-	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
-		m.Close()
-		s.Close()
-		return nil, nil, fmt.Errorf("set window size: %w", err)
-	}
-	return m, s, nil
-}
-
-func startTerm(t *testing.T, argv ...string) *term {
-	t.Helper()
-	m, s, err := openPTY(30, 100)
-	if err != nil {
-		t.Fatalf("pty: %v", err)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		m.Close()
-		s.Close()
-		t.Fatalf("start %s: %v", argv[0], err)
-	}
-	s.Close()
-	tm := &term{t: t, cmd: cmd, master: m, done: make(chan struct{})}
-	go func() {
-		defer close(tm.done)
-		buf := make([]byte, 4096)
-		for {
-			n, err := m.Read(buf)
-			tm.mu.Lock()
-			tm.out.Write(buf[:n])
-			tm.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		if tm.cmd.ProcessState == nil {
-			_ = tm.cmd.Process.Kill()
-			_ = tm.cmd.Wait()
-		}
-		m.Close()
-	})
-	return tm
-}
-
-func (tm *term) output() string {
-	tm.mu.Lock()
-	defer tm.mu.Unlock()
-	return tm.out.String()
-}
-
-// wait waits for the command to exit and returns its exit code and what the terminal showed.
-func (tm *term) wait(timeout time.Duration) (int, string) {
-	tm.t.Helper()
-	ch := make(chan error, 1)
-	go func() { ch <- tm.cmd.Wait() }()
-	select {
-	case err := <-ch:
-		select {
-		case <-tm.done:
-		case <-time.After(2 * time.Second):
-		}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), tm.output()
-		}
-		if err != nil {
-			tm.t.Fatalf("wait: %v", err)
-		}
-		return 0, tm.output()
-	case <-time.After(timeout):
-		_ = tm.cmd.Process.Kill()
-		tm.t.Fatalf("terminal command did not exit within %s; it showed %q", timeout, tm.output())
-		return -1, ""
-	}
-}
+func startTerm(t *testing.T, argv ...string) *term { return termtest.Start(t, argv...) }
