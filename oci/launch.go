@@ -17,24 +17,24 @@ import (
 // Launch is what the sandbox process builds: the bundle's configuration
 // mapped to the sandbox's terms by `create`, kept in the state directory.
 type Launch struct {
-	Args       []string `json:"args"`
-	Env        []string `json:"env"`
-	Cwd        string   `json:"cwd"`
-	Root       string   `json:"root"`
-	Mounts     []Mount  `json:"mounts,omitempty"`
-	UID        uint32   `json:"uid"`
-	GID        uint32   `json:"gid"`
-	Groups     []uint32 `json:"groups,omitempty"`
-	Umask      *uint32  `json:"umask,omitempty"`
-	Rlimits    []Rlimit `json:"rlimits,omitempty"`
-	Hostname   string   `json:"hostname,omitempty"`
-	Domainname string   `json:"domainname,omitempty"`
-	RAM        uint64   `json:"ram,omitempty"`
-	Terminal   bool     `json:"terminal,omitempty"`
+	Args         []string `json:"args"`
+	Env          []string `json:"env"`
+	Cwd          string   `json:"cwd"`
+	Root         string   `json:"root"`
+	Mounts       []Mount  `json:"mounts,omitempty"`
+	UID          uint32   `json:"uid"`
+	GID          uint32   `json:"gid"`
+	Groups       []uint32 `json:"groups,omitempty"`
+	Umask        *uint32  `json:"umask,omitempty"`
+	Rlimits      []Rlimit `json:"rlimits,omitempty"`
+	Hostname     string   `json:"hostname,omitempty"`
+	Domainname   string   `json:"domainname,omitempty"`
+	RAM          uint64   `json:"ram,omitempty"`
+	Terminal     bool     `json:"terminal,omitempty"`
+	ReadonlyRoot bool     `json:"readonlyRoot,omitempty"`
+	Caps         *CapSets `json:"caps,omitempty"`
 	// Recorded, not applied by the sandbox yet.
-	ReadonlyRoot    bool     `json:"readonlyRoot,omitempty"`
-	NoNewPrivileges bool     `json:"noNewPrivileges,omitempty"`
-	Capabilities    []string `json:"capabilities,omitempty"`
+	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 }
 
 // Rlimit is one resource limit by Linux resource number.
@@ -63,8 +63,8 @@ func buildLaunch(spec *specs.Spec, bundle, dir, console string, log *slog.Logger
 		Hostname: spec.Hostname, Domainname: spec.Domainname, Terminal: p.Terminal,
 		ReadonlyRoot: spec.Root.Readonly, NoNewPrivileges: p.NoNewPrivileges,
 	}
-	if p.Capabilities != nil {
-		l.Capabilities = p.Capabilities.Effective
+	if l.Caps, err = capSets(p.Capabilities); err != nil {
+		return nil, err
 	}
 	// The working directory is made when missing, as runc does.
 	if l.Cwd, err = plan.resolve(p.Cwd, true, true); err != nil {

@@ -138,6 +138,10 @@ func (p *sandboxProc) build() error {
 		Umask: l.Umask, Rlimits: rl, Hostname: l.Hostname, Domainname: l.Domainname,
 		RAM: l.RAM, Stdin: 0, Stdout: 1, Stderr: 2, Log: p.log, ReadOnlyRoot: l.ReadonlyRoot,
 	}
+	if c := l.Caps; c != nil {
+		cfg.Caps = &lsys.Caps{Effective: c.Effective, Permitted: c.Permitted, Inheritable: c.Inheritable,
+			Bounding: c.Bounding, Ambient: c.Ambient}
+	}
 	sb, err := lsys.New(cfg)
 	if err != nil {
 		p.res.Close()

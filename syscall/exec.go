@@ -255,6 +255,7 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 	sb.mu.Lock()
 	p.as, p.asOwned = as, true
 	p.execed = true
+	p.cred.caps = p.cred.caps.execCaps(p.cred.uid, p.cred.euid)
 	if p.vforkDone != nil {
 		close(p.vforkDone)
 		p.vforkDone = nil

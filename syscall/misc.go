@@ -628,7 +628,9 @@ func (t *Thread) setuids(r, e, s int64) int64 {
 	if ret := setIDs(&ids, &c.fsuid, c.euid == 0, r, e, s); ret != 0 {
 		return ret
 	}
+	old := [3]uint32{c.uid, c.euid, c.suid}
 	c.uid, c.euid, c.suid = ids[0], ids[1], ids[2]
+	c.caps = c.caps.afterSetuid(old, ids)
 	return 0
 }
 

@@ -21,6 +21,7 @@ type cred struct {
 	uid, euid, suid, fsuid uint32
 	gid, egid, sgid, fsgid uint32
 	groups                 []uint32
+	caps                   Caps
 }
 
 // sigAction is a guest's rt_sigaction record.
@@ -129,9 +130,12 @@ func (sb *Sandbox) newProcess(pid int, cwd string, c *Cred) (*Process, error) {
 	p := &Process{sb: sb, pid: pid, pgid: pid, sid: pid, as: as, asOwned: true, fds: newFDTable(),
 		fs: &fsState{cwd: cwd, umask: umask}, sig: &sigHand{},
 		flags:    procFlags{dumpable: true},
-		cred:     cred{uid: uid, euid: uid, suid: uid, fsuid: uid, gid: gid, egid: gid, sgid: gid, fsgid: gid, groups: groups},
+		cred:     cred{uid: uid, euid: uid, suid: uid, fsuid: uid, gid: gid, egid: gid, sgid: gid, fsgid: gid, groups: groups, caps: hostCaps()},
 		rlimits:  map[int]unix.Rlimit{},
 		children: map[int]*Process{}, threads: map[int]*Thread{}, exitSignal: SIGCHLD}
+	if sb.cfg.Caps != nil {
+		p.cred.caps = *sb.cfg.Caps
+	}
 	for _, r := range sb.cfg.Rlimits {
 		p.rlimits[r.Resource] = unix.Rlimit{Cur: r.Cur, Max: r.Max}
 	}

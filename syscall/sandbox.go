@@ -57,6 +57,8 @@ type Config struct {
 	// ReadOnlyRoot makes a confined root read-only (EROFS), mounts over it
 	// aside.
 	ReadOnlyRoot bool
+	// Caps are the guest's capability sets; nil: the elfuse process's own.
+	Caps *Caps
 	// Cred is the first process's identity; nil is the host's.
 	Cred *Cred
 	// Umask is the first process's umask; nil is 022.

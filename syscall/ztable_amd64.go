@@ -129,7 +129,7 @@ var amd64Table = [...]sysEntry{
 	123: {name: "setfsgid", fn: sysSetfsgid, paths: 0},
 	124: {name: "getsid", fn: sysGetsid, paths: 0},
 	125: {name: "capget", fn: sysCapget, paths: 0},
-	126: {name: "capset", fn: nil, paths: 0},
+	126: {name: "capset", fn: sysCapset, paths: 0},
 	127: {name: "rt_sigpending", fn: sysRtSigpending, paths: 0},
 	128: {name: "rt_sigtimedwait", fn: sysRtSigtimedwait, paths: 0},
 	129: {name: "rt_sigqueueinfo", fn: sysRtSigqueueinfo, paths: 0},

@@ -799,3 +799,16 @@ func TestReadonlyRoot(t *testing.T) {
 		t.Errorf("writable root: exit %d, %q (stderr %q)", code, out, errs)
 	}
 }
+
+// TestUnknownCapability: a capability elfuse does not know is refused at
+// create, with its name.
+func TestUnknownCapability(t *testing.T) {
+	r := newRT(t)
+	b := r.bundle(func(s *specs.Spec) {
+		shArgs("true")(s)
+		s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_TEST")
+	})
+	if _, errs, code := r.run("run", "--bundle", b, "c1"); code == 0 || !strings.Contains(errs, "CAP_TEST") {
+		t.Errorf("unknown capability: exit %d, stderr %q", code, errs)
+	}
+}
