@@ -409,7 +409,8 @@ func (as *AddressSpace) unmapL(start, end uint64) {
 	as.vmas = kept
 }
 
-// clearRange removes the entries for [start, end) and drops their frames.
+// clearRange removes the entries for [start, end) and drops their frames
+// (at the next Commit: see dropLater).
 func (as *AddressSpace) clearRange(start, end uint64) {
 	for va := start; va < end; {
 		e, l := as.pt.lookup(va)
@@ -418,7 +419,7 @@ func (as *AddressSpace) clearRange(start, end uint64) {
 			if ml := as.pt.missingLevel(va); ml == 1 && e&addrMask != 0 {
 				// A frame kept under PROT_NONE.
 				_ = as.pt.set(va, 1, 0)
-				as.phys.Unref(e & addrMask)
+				as.pt.dropLater(e & addrMask)
 				va += PageSize
 			} else {
 				va = nextBoundary(va, ml)
@@ -426,14 +427,14 @@ func (as *AddressSpace) clearRange(start, end uint64) {
 		case 2:
 			if va%HugeSize == 0 && end-va >= HugeSize {
 				_ = as.pt.set(va, 2, 0)
-				as.phys.UnrefHuge(e & addrMask)
+				as.pt.dropHugeLater(e & addrMask)
 				va += HugeSize
 				continue
 			}
 			_ = as.pt.splitHuge(va)
 		case 1:
 			_ = as.pt.set(va, 1, 0)
-			as.phys.Unref(e & addrMask)
+			as.pt.dropLater(e & addrMask)
 			va += PageSize
 		}
 	}

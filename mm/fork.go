@@ -131,6 +131,7 @@ func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
 		as.phys.Unref(n)
 		return false
 	}
-	as.phys.Unref(frame)
+	// Other vCPUs may still read the old frame until they reload.
+	as.pt.dropLater(frame)
 	return true
 }

@@ -201,7 +201,7 @@ func (as *AddressSpace) Remap(old, oldLen, newLen uint64, mayMove, fixed bool, d
 func (as *AddressSpace) Pending() bool {
 	as.mu.Lock()
 	defer as.mu.Unlock()
-	return len(as.pt.retired) > 0 || len(as.pt.fresh) > 0
+	return as.pt.pending()
 }
 
 // CommitIf frees replaced page tables if root is still the current root

@@ -61,6 +61,22 @@ type pageTables struct {
 	fresh   map[uint64]bool // table pages the guest has not run on yet
 	retired []uint64        // replaced table pages, freed at Commit
 	changed bool            // root replaced since the last Commit
+	// Data frames (4 KiB, and 2 MiB ones) unmapped since the last Commit:
+	// another vCPU may still reach them through the tables it runs on, so
+	// they are freed only once every thread has moved to the new root.
+	dropped, droppedHuge []uint64
+}
+
+// dropLater frees a data frame at the next Commit.
+func (t *pageTables) dropLater(pa uint64) { t.dropped = append(t.dropped, pa) }
+
+// dropHugeLater frees a 2 MiB data frame at the next Commit.
+func (t *pageTables) dropHugeLater(pa uint64) { t.droppedHuge = append(t.droppedHuge, pa) }
+
+// pending reports whether a Commit has work: replaced tables, tables the
+// guest has not seen, or frames to free.
+func (t *pageTables) pending() bool {
+	return len(t.retired) > 0 || len(t.fresh) > 0 || len(t.dropped) > 0 || len(t.droppedHuge) > 0
 }
 
 func (t *pageTables) entry(table uint64, i int) uint64 {
@@ -243,6 +259,14 @@ func (t *pageTables) commit() (root uint64, changed bool) {
 		t.phys.Unref(pa)
 	}
 	t.retired = t.retired[:0]
+	for _, pa := range t.dropped {
+		t.phys.Unref(pa)
+	}
+	t.dropped = t.dropped[:0]
+	for _, pa := range t.droppedHuge {
+		t.phys.UnrefHuge(pa)
+	}
+	t.droppedHuge = t.droppedHuge[:0]
 	clear(t.fresh)
 	changed, t.changed = t.changed, false
 	return t.root, changed

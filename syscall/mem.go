@@ -4,6 +4,8 @@ package syscall
 
 import (
 	"errors"
+	"sync"
+	"unsafe"
 
 	"github.com/elfuse/elfuse/mm"
 	"golang.org/x/sys/unix"
@@ -102,6 +104,11 @@ func sysMmap(t *Thread, a *[6]uint64) int64 {
 			return -ENODEV
 		}
 	}
+	// Choosing a free range and mapping it are two steps of mm: no other
+	// thread of this address space may choose the same range in between.
+	mu := mapLock(as)
+	mu.Lock()
+	defer mu.Unlock()
 	switch {
 	case flags&(mapFixed|mapFixedNoreplace) != 0:
 		if addr%mm.PageSize != 0 {
@@ -187,7 +194,22 @@ func sysMprotect(t *Thread, a *[6]uint64) int64 {
 }
 
 func sysBrk(t *Thread, a *[6]uint64) int64 {
+	mu := mapLock(t.as())
+	mu.Lock()
+	defer mu.Unlock()
 	return int64(t.as().SetBrk(a[0]))
+}
+
+// mapLocks serialize, per address space, the calls that choose where a
+// mapping goes and then make it (mmap, mremap, brk): mm takes its lock for
+// each step, so two threads calling mmap at once could otherwise both be
+// given the same free range, the second mapping replacing the first (seen
+// as heap corruption in multi-threaded Go programs). Striped by the
+// address space's pointer, so that nothing is kept per address space.
+var mapLocks [64]sync.Mutex
+
+func mapLock(as *mm.AddressSpace) *sync.Mutex {
+	return &mapLocks[(uintptr(unsafe.Pointer(as))>>6)%uintptr(len(mapLocks))]
 }
 
 func sysMremap(t *Thread, a *[6]uint64) int64 {
@@ -209,7 +231,10 @@ func sysMremap(t *Thread, a *[6]uint64) int64 {
 	if flags&mremapFixed != 0 && (newAddr%mm.PageSize != 0 || newAddr+newLen > mm.UserLimit) {
 		return -EINVAL
 	}
+	mu := mapLock(t.as())
+	mu.Lock()
 	r, err := t.as().Remap(old, oldLen, newLen, flags&mremapMaymove != 0, flags&mremapFixed != 0, newAddr)
+	mu.Unlock()
 	if err != nil {
 		t.sb.log.Debug("mremap failed", "err", err)
 		if errors.Is(err, mm.ErrFault) {
