@@ -198,3 +198,67 @@ func (c Caps) execCaps(ruid, euid uint32) Caps {
 	}
 	return n
 }
+
+// capPrctl serves prctl's capability options: the bounding set (read,
+// drop) and the ambient set (is-set, raise, lower, clear).
+func (t *Thread) capPrctl(a *[6]uint64) int64 {
+	const lastCap = 63
+	sb := t.sb
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	c := &t.proc.cred.caps
+	bit := func(n uint64) (uint64, int64) {
+		if n > lastCap {
+			return 0, -EINVAL
+		}
+		return 1 << n, 0
+	}
+	switch a[0] {
+	case 23: // PR_CAPBSET_READ
+		b, e := bit(a[1])
+		if e != 0 {
+			return e
+		}
+		return b2i(c.Bounding&b != 0)
+	case 24: // PR_CAPBSET_DROP
+		b, e := bit(a[1])
+		if e != 0 {
+			return e
+		}
+		if c.Effective&(1<<capSetpcap) == 0 {
+			return -EPERM
+		}
+		c.Bounding &^= b
+		return 0
+	}
+	// PR_CAP_AMBIENT
+	switch a[1] {
+	case 1: // PR_CAP_AMBIENT_IS_SET
+		b, e := bit(a[2])
+		if e != 0 {
+			return e
+		}
+		return b2i(c.Ambient&b != 0)
+	case 2: // PR_CAP_AMBIENT_RAISE
+		b, e := bit(a[2])
+		if e != 0 {
+			return e
+		}
+		if c.Permitted&b == 0 || c.Inheritable&b == 0 {
+			return -EPERM
+		}
+		c.Ambient |= b
+		return 0
+	case 3: // PR_CAP_AMBIENT_LOWER
+		b, e := bit(a[2])
+		if e != 0 {
+			return e
+		}
+		c.Ambient &^= b
+		return 0
+	case 4: // PR_CAP_AMBIENT_CLEAR_ALL
+		c.Ambient = 0
+		return 0
+	}
+	return -EINVAL
+}

@@ -445,6 +445,9 @@ const (
 	prSetKeepcaps       = 8
 	prSetChildSubreaper = 36
 	prGetChildSubreaper = 37
+	prCapbsetRead       = 23
+	prCapbsetDrop       = 24
+	prCapAmbient        = 47
 )
 
 func b2i(b bool) int64 {
@@ -516,6 +519,8 @@ func sysPrctl(t *Thread, a *[6]uint64) int64 {
 		return 0
 	case prGetChildSubreaper:
 		return t.putU32(a[1], uint32(b2i(t.proc.flags.subreaper)))
+	case prCapbsetRead, prCapbsetDrop, prCapAmbient:
+		return t.capPrctl(a)
 	}
 	return -EINVAL
 }
@@ -630,7 +635,11 @@ func (t *Thread) setuids(r, e, s int64) int64 {
 	}
 	old := [3]uint32{c.uid, c.euid, c.suid}
 	c.uid, c.euid, c.suid = ids[0], ids[1], ids[2]
-	c.caps = c.caps.afterSetuid(old, ids)
+	if !t.proc.flags.keepCaps {
+		c.caps = c.caps.afterSetuid(old, ids)
+	} else if old[1] == 0 && ids[1] != 0 {
+		c.caps.Effective = 0 // keepcaps keeps the permitted set only
+	}
 	return 0
 }
 
