@@ -102,9 +102,12 @@ wait $p2; echo "p2 status $?"
 wait $p1; echo "p1 status $?"
 sleep 10 & p3=$!
 kill $p3
+# Whether ash reaps a killed job before "wait" (and so prints no
+# "Terminated") is a race natively too: give the child time to end.
+sleep 0.2
 wait $p3; echo "killed status $?"
 sleep 10 & p4=$!
-kill -KILL $p4; wait $p4; echo "kill -9 status $?"
+kill -KILL $p4; sleep 0.2; wait $p4; echo "kill -9 status $?"
 for i in 1 2 3; do (sleep 0.0$i; echo "bg $i" > bg$i.txt) & done
 wait
 cat bg1.txt bg2.txt bg3.txt
