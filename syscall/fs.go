@@ -798,21 +798,37 @@ func sysFchown(t *Thread, a *[6]uint64) int64 {
 }
 
 func sysUtimensat(t *Thread, a *[6]uint64) int64 {
-	var ts []unix.Timespec
-	if a[2] != 0 {
-		var b [32]byte
-		if e := t.get(a[2], b[:]); e != 0 {
-			return e
-		}
-		ts = make([]unix.Timespec, 2)
-		for i := range ts {
-			ts[i] = unix.Timespec{Sec: int64(binary.LittleEndian.Uint64(b[16*i:])), Nsec: int64(binary.LittleEndian.Uint64(b[16*i+8:]))}
-			if ts[i].Nsec != unix.UTIME_NOW && ts[i].Nsec != unix.UTIME_OMIT && (ts[i].Nsec < 0 || ts[i].Nsec >= 1e9) {
-				return -EINVAL
-			}
-		}
+	ts, e := t.timePair(a[2], 1)
+	if e != 0 {
+		return e
 	}
 	return t.utimensat(a[0], a[1], ts, a[3])
+}
+
+// timePair reads the two times of utimensat (struct timespec, unit 1) or
+// utimes (struct timeval, unit 1000: microseconds); va 0 is nil (now).
+// Only timespecs may carry UTIME_NOW and UTIME_OMIT.
+func (t *Thread) timePair(va uint64, unit int64) ([]unix.Timespec, int64) {
+	if va == 0 {
+		return nil, 0
+	}
+	var b [32]byte
+	if e := t.get(va, b[:]); e != 0 {
+		return nil, e
+	}
+	ts := make([]unix.Timespec, 2)
+	for i := range ts {
+		sec, frac := int64(binary.LittleEndian.Uint64(b[16*i:])), int64(binary.LittleEndian.Uint64(b[16*i+8:]))
+		special := unit == 1 && (frac == unix.UTIME_NOW || frac == unix.UTIME_OMIT)
+		if !special && (frac < 0 || frac*unit >= 1e9) {
+			return nil, -EINVAL
+		}
+		if !special {
+			frac *= unit
+		}
+		ts[i] = unix.Timespec{Sec: sec, Nsec: frac}
+	}
+	return ts, 0
 }
 
 // utimensat sets a file's times (nil: now); a zero path names dirfd itself.
@@ -838,20 +854,9 @@ func (t *Thread) utimensat(dirfd, pathVA uint64, ts []unix.Timespec, flags uint6
 
 // futimesat(dirfd, path, times): utimensat with struct timeval times.
 func sysFutimesat(t *Thread, a *[6]uint64) int64 {
-	var ts []unix.Timespec
-	if a[2] != 0 {
-		var b [32]byte
-		if e := t.get(a[2], b[:]); e != 0 {
-			return e
-		}
-		ts = make([]unix.Timespec, 2)
-		for i := range ts {
-			sec, usec := int64(binary.LittleEndian.Uint64(b[16*i:])), int64(binary.LittleEndian.Uint64(b[16*i+8:]))
-			if usec < 0 || usec >= 1e6 {
-				return -EINVAL
-			}
-			ts[i] = unix.Timespec{Sec: sec, Nsec: usec * 1000}
-		}
+	ts, e := t.timePair(a[2], 1000)
+	if e != 0 {
+		return e
 	}
 	if a[1] == 0 {
 		return -EFAULT // utimes has no "the fd itself" form

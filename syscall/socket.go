@@ -113,64 +113,50 @@ func encodeMsgFlags(h int) int {
 	return f
 }
 
-// hostFamily maps a Linux address family to the host's.
-func hostFamily(f int) (int, bool) {
-	switch f {
-	case afUnix:
-		return unix.AF_UNIX, true
-	case afInet:
-		return unix.AF_INET, true
-	case afInet6:
-		return unix.AF_INET6, true
-	case afNetlink:
-		return unix.AF_NETLINK, true
+// valueMap pairs Linux's values of an enumeration with the host's.
+type valueMap []struct{ linux, host int }
+
+// toHost maps a Linux value to the host's; false when it has none.
+func (m valueMap) toHost(v int) (int, bool) {
+	for _, p := range m {
+		if p.linux == v {
+			return p.host, true
+		}
 	}
 	return 0, false
 }
+
+// toLinux maps a host value back to Linux's, or def.
+func (m valueMap) toLinux(h, def int) int {
+	for _, p := range m {
+		if p.host == h {
+			return p.linux
+		}
+	}
+	return def
+}
+
+// socketFamilies are the address families the guest may use.
+var socketFamilies = valueMap{
+	{afUnix, unix.AF_UNIX}, {afInet, unix.AF_INET}, {afInet6, unix.AF_INET6}, {afNetlink, unix.AF_NETLINK},
+}
+
+// socketTypes are the socket types (without flags).
+var socketTypes = valueMap{
+	{sockStream, unix.SOCK_STREAM}, {sockDgram, unix.SOCK_DGRAM}, {sockRaw, unix.SOCK_RAW}, {sockSeqpacket, unix.SOCK_SEQPACKET},
+}
+
+// hostFamily maps a Linux address family to the host's.
+func hostFamily(f int) (int, bool) { return socketFamilies.toHost(f) }
 
 // linuxFamily maps a host address family back to Linux's.
-func linuxFamily(h int) int {
-	switch h {
-	case unix.AF_UNIX:
-		return afUnix
-	case unix.AF_INET:
-		return afInet
-	case unix.AF_INET6:
-		return afInet6
-	case unix.AF_NETLINK:
-		return afNetlink
-	}
-	return afUnspec
-}
+func linuxFamily(h int) int { return socketFamilies.toLinux(h, afUnspec) }
 
 // hostSockType maps a Linux socket type (without flags) to the host's.
-func hostSockType(t int) (int, bool) {
-	switch t {
-	case sockStream:
-		return unix.SOCK_STREAM, true
-	case sockDgram:
-		return unix.SOCK_DGRAM, true
-	case sockRaw:
-		return unix.SOCK_RAW, true
-	case sockSeqpacket:
-		return unix.SOCK_SEQPACKET, true
-	}
-	return 0, false
-}
+func hostSockType(t int) (int, bool) { return socketTypes.toHost(t) }
 
-func linuxSockType(h int) int {
-	switch h {
-	case unix.SOCK_STREAM:
-		return sockStream
-	case unix.SOCK_DGRAM:
-		return sockDgram
-	case unix.SOCK_RAW:
-		return sockRaw
-	case unix.SOCK_SEQPACKET:
-		return sockSeqpacket
-	}
-	return 0
-}
+// linuxSockType maps a host socket type back to Linux's.
+func linuxSockType(h int) int { return socketTypes.toLinux(h, 0) }
 
 // decodeSocketArgs checks socket(2)'s domain, type and protocol and
 // returns the host's, with the guest's SOCK_NONBLOCK and SOCK_CLOEXEC.
