@@ -107,6 +107,10 @@ type Image struct {
 	Base       uint64 // load bias of the executable
 	InterpBase uint64
 	Brk        uint64
+	// ArgStart, ArgEnd, EnvStart and EnvEnd delimit the argument and
+	// environment strings on the stack (what /proc/PID/cmdline and environ
+	// read, as Linux's mm->arg_start and friends).
+	ArgStart, ArgEnd, EnvStart, EnvEnd uint64
 }
 
 // Load maps exe (and interp, when not nil) into as and builds the stack.
@@ -155,7 +159,7 @@ func Load(as *mm.AddressSpace, exe, interp *Exe, p *Params) (*Image, error) {
 	if phdr != 0 {
 		phdr += bias
 	}
-	img.SP, err = buildStack(as, p, []uint64{
+	img.SP, err = buildStack(as, p, img, []uint64{
 		atPhdr, phdr, atPhent, 56, atPhnum, uint64(exe.ELF.Phnum), atPagesz, mm.PageSize,
 		atBase, img.InterpBase, atFlags, 0, atEntry, exe.ELF.Entry + bias,
 		atUID, uint64(p.UID), atEUID, uint64(p.EUID), atGID, uint64(p.GID), atEGID, uint64(p.EGID),
@@ -227,7 +231,7 @@ func mapSegments(as *mm.AddressSpace, exe *Exe, bias uint64) (uint64, error) {
 
 // buildStack writes strings, auxv, envp, argv and argc below StackTop and
 // returns the initial stack pointer.
-func buildStack(as *mm.AddressSpace, p *Params, aux []uint64) (uint64, error) {
+func buildStack(as *mm.AddressSpace, p *Params, img *Image, aux []uint64) (uint64, error) {
 	sp := uint64(StackTop)
 	push := func(b []byte) (uint64, error) {
 		sp -= uint64(len(b))
@@ -250,6 +254,16 @@ func buildStack(as *mm.AddressSpace, p *Params, aux []uint64) (uint64, error) {
 			return 0, err
 		}
 	}
+	// The strings lie argv first, then envp, then execfn, upwards.
+	img.ArgStart, img.ArgEnd, img.EnvEnd = sp, sp, execfn
+	if len(argv) > 0 {
+		img.ArgStart = argv[0]
+	}
+	img.EnvStart = execfn
+	if len(envp) > 0 {
+		img.EnvStart = envp[0]
+	}
+	img.ArgEnd = img.EnvStart
 	platform, err := pushStr(p.Platform)
 	if err != nil {
 		return 0, err

@@ -106,7 +106,10 @@ func (t *pageTables) setIn(p *Phys, table uint64, i int, v uint64) {
 // AddressSpace is the memory of one guest process: its page tables and
 // VMAs.
 type AddressSpace struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// users counts the processes running on the address space (see Share);
+	// its tables and frames go when the last one releases it.
+	users  int
 	phys   *Phys
 	kernel *Kernel
 	pt     pageTables
@@ -119,7 +122,7 @@ type AddressSpace struct {
 
 // NewAddressSpace returns an empty address space with the kernel area.
 func NewAddressSpace(phys *Phys, k *Kernel) (*AddressSpace, error) {
-	as := &AddressSpace{phys: phys, kernel: k, MmapTop: 0x7fff_f7ff_0000 - 64<<20}
+	as := &AddressSpace{users: 1, phys: phys, kernel: k, MmapTop: 0x7fff_f7ff_0000 - 64<<20}
 	as.pt = pageTables{phys: phys, fresh: map[uint64]bool{}}
 	root, err := as.pt.newTable()
 	if err != nil {

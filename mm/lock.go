@@ -82,10 +82,32 @@ func (as *AddressSpace) Root() uint64 {
 	return as.rootL()
 }
 
-// Release is releaseL under the address space lock.
+// Share takes one more reference to the address space for a process that
+// runs on it too (a CLONE_VM child: vfork, posix_spawn); each reference is
+// given back with Release.
+func (as *AddressSpace) Share() *AddressSpace {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if as.users <= 0 {
+		panic("mm: Share of a released address space")
+	}
+	as.users++
+	return as
+}
+
+// Release drops a reference to the address space; the last one frees
+// every mapping and page table (releaseL). A vfork child may outlive the
+// process that made it, or that process may exec, while the child still
+// runs on these tables.
 func (as *AddressSpace) Release() {
 	as.mu.Lock()
 	defer as.mu.Unlock()
+	if as.users--; as.users > 0 {
+		return
+	}
+	if as.users < 0 {
+		panic("mm: address space released twice")
+	}
 	as.releaseL()
 }
 

@@ -251,3 +251,27 @@ func TestForkCopyOnWrite(t *testing.T) {
 	parent.Release()
 	parent.Commit()
 }
+
+// A vfork child's reference keeps the memory it shares with its parent
+// when the parent exits (or execs) first.
+func TestSharedAddressSpaceOutlivesParent(t *testing.T) {
+	p, as := newAS(t)
+	if err := as.Map(VMA{Start: 0x400000, End: 0x400000 + 4*PageSize, Prot: rw}); err != nil {
+		t.Fatal(err)
+	}
+	as.Commit()
+	root := as.Root()
+	shared := as.Share() // the vfork child's reference
+	as.Release()         // the parent exits
+	if p.Refs(root) == 0 {
+		t.Fatal("the shared root was freed with the parent's reference")
+	}
+	if err := shared.Write(0x400000, []byte("still here")); err != nil {
+		t.Fatalf("the child's memory went with its parent: %v", err)
+	}
+	inUse := p.InUse()
+	shared.Release()
+	if p.Refs(root) != 0 || p.InUse() >= inUse {
+		t.Fatalf("the last reference freed nothing: root refs %d, in use %d (was %d)", p.Refs(root), p.InUse(), inUse)
+	}
+}

@@ -14,6 +14,7 @@
 package mm
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -54,7 +55,13 @@ type Phys struct {
 	refs     []uint32 // per 4 KiB frame
 	ptFrame  []bool   // frame has been a page-table page
 	fileMap  []bool   // frame's host memory is a shared file mapping
-	inUse    uint64   // bytes allocated
+	// fileFree are frames that held a file's pages and are free again
+	// (with anonymous memory back), as sorted runs. AllocFile takes a run
+	// from them before new memory, so that a long-lived sandbox mapping
+	// files again and again (each exec) does not use up its reservation;
+	// Alloc takes from them when no other free frame is left.
+	fileFree []span
+	inUse    uint64 // bytes allocated
 	limit    uint64   // bound on inUse; 0: the reservation
 
 	// Freed frames are not given back to the host one by one (a madvise
@@ -177,6 +184,13 @@ func (p *Phys) Alloc(table bool) (uint64, error) {
 	case len(p.free4k) > 0:
 		pa = p.free4k[len(p.free4k)-1]
 		p.free4k = p.free4k[:len(p.free4k)-1]
+	case len(p.fileFree) > 0 && len(p.free2m) == 0:
+		last := &p.fileFree[len(p.fileFree)-1]
+		last.n -= PageSize
+		pa = last.pa + last.n
+		if last.n == 0 {
+			p.fileFree = p.fileFree[:len(p.fileFree)-1]
+		}
 	default:
 		var err error
 		if n := len(p.free2m); n > 0 {
@@ -272,7 +286,7 @@ func (p *Phys) unref(pa uint64) {
 		}
 		p.fileMap[i] = false
 		remapAnon(p.mem[pa : pa+PageSize])
-		p.free(pa)
+		p.addFileFree(pa, PageSize)
 		return
 	}
 	p.dirty[i] = true
@@ -333,10 +347,12 @@ func (p *Phys) Batch() (end func()) {
 		if p.batch--; p.batch > 0 || len(p.unmapped) == 0 {
 			return
 		}
-		forRuns(p.unmapped, func(pa, n uint64) { remapAnon(p.mem[pa : pa+n]) })
+		forRuns(p.unmapped, func(pa, n uint64) {
+			remapAnon(p.mem[pa : pa+n])
+			p.addFileFree(pa, n)
+		})
 		for _, pa := range p.unmapped {
 			p.fileMap[pa>>pageShift] = false
-			p.free(pa)
 		}
 		p.unmapped = p.unmapped[:0]
 	}
@@ -378,26 +394,27 @@ func (p *Phys) AllocFile(n uint64, fd int, off int64, write bool) (uint64, error
 	if p.overLocked(size) {
 		return 0, ErrNoMemory
 	}
-	chunks := (size + HugeSize - 1) / HugeSize
-	if p.bump+chunks*HugeSize > uint64(len(p.mem)) {
-		return 0, ErrNoMemory
-	}
-	pa := p.bump
-	if err := p.ensureSlots(pa + chunks*HugeSize); err != nil {
-		return 0, err
-	}
-	p.bump += chunks * HugeSize
-	for f := pa + size; f < pa+chunks*HugeSize; f += PageSize {
-		p.free4k = append(p.free4k, f)
+	pa, ok := p.takeFileFree(size)
+	if !ok {
+		chunks := (size + HugeSize - 1) / HugeSize
+		if p.bump+chunks*HugeSize > uint64(len(p.mem)) {
+			return 0, ErrNoMemory
+		}
+		pa = p.bump
+		if err := p.ensureSlots(pa + chunks*HugeSize); err != nil {
+			return 0, err
+		}
+		p.bump += chunks * HugeSize
+		for f := pa + size; f < pa+chunks*HugeSize; f += PageSize {
+			p.free4k = append(p.free4k, f)
+		}
 	}
 	prot := unix.PROT_READ
 	if write {
 		prot |= unix.PROT_WRITE
 	}
 	if _, err := unix.MmapPtr(fd, off, unsafe.Pointer(&p.mem[pa]), uintptr(size), prot, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
-		for f := pa; f < pa+size; f += PageSize {
-			p.free4k = append(p.free4k, f)
-		}
+		p.addFileFree(pa, size)
 		return 0, fmt.Errorf("mm: map file into guest RAM: %w", err)
 	}
 	for f := pa; f < pa+size; f += PageSize {
@@ -406,4 +423,44 @@ func (p *Phys) AllocFile(n uint64, fd int, off int64, write bool) (uint64, error
 	}
 	p.inUse += size
 	return pa, nil
+}
+
+// span is a run of n bytes of frames from pa.
+type span struct{ pa, n uint64 }
+
+// addFileFree returns the run [pa, pa+n) of former file frames, merging
+// it with its neighbours.
+func (p *Phys) addFileFree(pa, n uint64) {
+	i, _ := slices.BinarySearchFunc(p.fileFree, pa, func(s span, pa uint64) int { return cmp.Compare(s.pa, pa) })
+	if i > 0 && p.fileFree[i-1].pa+p.fileFree[i-1].n == pa {
+		p.fileFree[i-1].n += n
+		if i < len(p.fileFree) && pa+n == p.fileFree[i].pa {
+			p.fileFree[i-1].n += p.fileFree[i].n
+			p.fileFree = slices.Delete(p.fileFree, i, i+1)
+		}
+		return
+	}
+	if i < len(p.fileFree) && pa+n == p.fileFree[i].pa {
+		p.fileFree[i].pa, p.fileFree[i].n = pa, p.fileFree[i].n+n
+		return
+	}
+	p.fileFree = slices.Insert(p.fileFree, i, span{pa, n})
+}
+
+// takeFileFree takes size bytes of contiguous former file frames, the
+// first run that is long enough.
+func (p *Phys) takeFileFree(size uint64) (uint64, bool) {
+	for i := range p.fileFree {
+		s := &p.fileFree[i]
+		if s.n < size {
+			continue
+		}
+		pa := s.pa
+		s.pa, s.n = s.pa+size, s.n-size
+		if s.n == 0 {
+			p.fileFree = slices.Delete(p.fileFree, i, i+1)
+		}
+		return pa, true
+	}
+	return 0, false
 }

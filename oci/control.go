@@ -52,6 +52,9 @@ type ExecProcess struct {
 	GID      uint32   `json:"gid"`
 	Groups   []uint32 `json:"groups,omitempty"`
 	Terminal bool     `json:"terminal,omitempty"`
+	// PreserveFDs is the number of descriptors beyond stdio the process
+	// gets as its fds 3 and up (--preserve-fds).
+	PreserveFDs int `json:"preserveFds,omitempty"`
 }
 
 // ExitInfo is how a guest process ended.

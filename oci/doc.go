@@ -26,11 +26,14 @@
 //     relays signals to the guest process and exits with its status, so a
 //     shim waiting on that pid sees the guest process's exit.
 //
-// Known gaps (each waits on the sandbox, package syscall): proc and
-// sysfs mounts bind the host's /proc and /sys (read-only recorded, not
-// enforced) until elfuse has a synthetic /proc; read-only binds,
-// root.readonly and nosuid/nodev/noexec are recorded only; a signal for
-// one exec'd process (exec's relayed signals, a shim killing an exec) is
-// logged and dropped; --preserve-fds passes nothing; `update` cannot
-// change the guest RAM of a running sandbox; `ps` lists guest pids only.
+// proc and sysfs mounts are elfuse's synthetic /proc and /sys, which show
+// the spec's mounts, capabilities, sysctls, id mappings and OOM score
+// adjustment; linux.maskedPaths hide what they name and
+// linux.readonlyPaths make it read-only.
+//
+// Known gaps (each waits on the sandbox, package syscall):
+// nosuid/nodev/noexec are recorded only; a signal for one exec'd process
+// (exec's relayed signals, a shim killing an exec) is logged and dropped;
+// `update` cannot change the guest RAM of a running sandbox; `ps` lists
+// guest pids only; linux.devices not on the host are left out.
 package oci

@@ -70,9 +70,10 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	if o.PreserveFDs > 0 {
-		r.Log.Warn("--preserve-fds: extra descriptors are not passed to the guest yet", "n", o.PreserveFDs)
+	if o.PreserveFDs < 0 {
+		return 1, errors.New("--preserve-fds: a negative count")
 	}
+	proc.PreserveFDs = o.PreserveFDs
 	if proc.Terminal && o.ConsoleSocket == "" && o.Detach {
 		return 1, errors.New("cannot allocate tty if elfuse-runtime will detach without setting console socket")
 	}
@@ -81,7 +82,7 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 	}
 	if !o.Detach && !proc.Terminal {
 		// This process stands for the guest process.
-		ei, err := execProxy(c.Dir, proc, [3]*os.File{os.Stdin, os.Stdout, os.Stderr}, func(pid int) error {
+		ei, err := execProxy(c.Dir, proc, append([]*os.File{os.Stdin, os.Stdout, os.Stderr}, preserved(3, proc.PreserveFDs)...), func(pid int) error {
 			return writePidFile(o.PidFile, os.Getpid())
 		}, r.Log)
 		if err != nil {
@@ -167,7 +168,7 @@ func (r *Runtime) execHelper(c *Container, proc *ExecProcess, o ExecOptions) (in
 	defer syncR.Close()
 	cmd := exec.Command(r.Exe, append(append([]string{}, r.ChildArgs...), "exec-proxy", o.ID)...)
 	cmd.Args[0] = "elfuse-runtime"
-	cmd.ExtraFiles = []*os.File{procR, syncW}
+	cmd.ExtraFiles = append([]*os.File{procR, syncW}, preserved(3, proc.PreserveFDs)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	var master *os.File
 	if proc.Terminal {
@@ -277,7 +278,9 @@ func ExecHelperMain(dir string, log *slog.Logger) int {
 		report(helperReport{Error: fmt.Sprintf("exec helper: process: %v", err)})
 		return 1
 	}
-	ei, err := execProxy(dir, &proc, [3]*os.File{os.Stdin, os.Stdout, os.Stderr}, func(pid int) error {
+	// The preserved descriptors follow the helper's own (fds 5 and up).
+	stdio := append([]*os.File{os.Stdin, os.Stdout, os.Stderr}, preserved(helperSyncFD+1, proc.PreserveFDs)...)
+	ei, err := execProxy(dir, &proc, stdio, func(pid int) error {
 		report(helperReport{Pid: pid})
 		return nil
 	}, log)
@@ -289,16 +292,30 @@ func ExecHelperMain(dir string, log *slog.Logger) int {
 	return ei.Status()
 }
 
+// preserved are this process's descriptors from first on, n of them, that
+// --preserve-fds passes on.
+func preserved(first, n int) []*os.File {
+	var out []*os.File
+	for i := 0; i < n; i++ {
+		out = append(out, os.NewFile(uintptr(first+i), "preserved"))
+	}
+	return out
+}
+
 // execProxy asks the sandbox of state directory dir to run proc with
-// stdio, calls started with its guest pid, relays this process's signals
-// to it and returns how it ended.
-func execProxy(dir string, proc *ExecProcess, stdio [3]*os.File, started func(pid int) error, log *slog.Logger) (ExitInfo, error) {
+// stdio (and the preserved descriptors after it), calls started with its
+// guest pid, relays this process's signals to it and returns how it
+// ended.
+func execProxy(dir string, proc *ExecProcess, stdio []*os.File, started func(pid int) error, log *slog.Logger) (ExitInfo, error) {
 	c, err := dialControl(dir)
 	if err != nil {
 		return ExitInfo{}, fmt.Errorf("exec: %w", err)
 	}
 	defer c.close()
-	fds := []int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())}
+	var fds []int
+	for _, f := range stdio {
+		fds = append(fds, int(f.Fd()))
+	}
 	resp, err := c.call(request{Op: "exec", Exec: proc}, 30*time.Second, fds...)
 	if err != nil {
 		return ExitInfo{}, err

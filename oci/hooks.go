@@ -33,6 +33,17 @@ func runHooks(kind string, hooks []specs.Hook, st specs.State, log *slog.Logger)
 	return nil
 }
 
+// runHooksWarn runs every hook of kind (poststart, poststop): one that
+// fails is logged as a warning and the rest still run, as the
+// runtime-spec asks for these.
+func runHooksWarn(kind string, hooks []specs.Hook, st specs.State, log *slog.Logger) {
+	for i := range hooks {
+		if err := runHooks(kind, hooks[i:i+1], st, log); err != nil {
+			log.Warn(kind+" hook failed", "index", i, "error", err)
+		}
+	}
+}
+
 func runHook(h specs.Hook, state []byte) error {
 	ctx := context.Background()
 	if h.Timeout != nil {

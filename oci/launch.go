@@ -33,6 +33,17 @@ type Launch struct {
 	Terminal     bool     `json:"terminal,omitempty"`
 	ReadonlyRoot bool     `json:"readonlyRoot,omitempty"`
 	Caps         *CapSets `json:"caps,omitempty"`
+	// Sysctl (linux.sysctl) and OOMScoreAdj are what the guest's /proc
+	// shows.
+	Sysctl      map[string]string `json:"sysctl,omitempty"`
+	OOMScoreAdj int               `json:"oomScoreAdj,omitempty"`
+	// PreserveFDs is the number of descriptors (--preserve-fds) the
+	// sandbox process got after its report pipe, for the guest's fds 3 on.
+	PreserveFDs int `json:"preserveFds,omitempty"`
+	// UIDMap and GIDMap (linux.uidMappings, gidMappings) are what the
+	// guest's /proc/self/uid_map and gid_map show.
+	UIDMap []specs.LinuxIDMapping `json:"uidMap,omitempty"`
+	GIDMap []specs.LinuxIDMapping `json:"gidMap,omitempty"`
 	// Recorded, not applied by the sandbox yet.
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 }
@@ -62,6 +73,12 @@ func buildLaunch(spec *specs.Spec, bundle, dir, console string, log *slog.Logger
 		UID: p.User.UID, GID: p.User.GID, Groups: p.User.AdditionalGids, Umask: p.User.Umask,
 		Hostname: spec.Hostname, Domainname: spec.Domainname, Terminal: p.Terminal,
 		ReadonlyRoot: spec.Root.Readonly, NoNewPrivileges: p.NoNewPrivileges,
+	}
+	if spec.Linux != nil {
+		l.Sysctl, l.UIDMap, l.GIDMap = spec.Linux.Sysctl, spec.Linux.UIDMappings, spec.Linux.GIDMappings
+	}
+	if p.OOMScoreAdj != nil {
+		l.OOMScoreAdj = *p.OOMScoreAdj
 	}
 	if l.Caps, err = capSets(p.Capabilities); err != nil {
 		return nil, err

@@ -15,14 +15,22 @@ import (
 )
 
 // Mount is one bind of a host file or directory into the container's
-// confined root, as the sandbox takes it.
+// confined root, as the sandbox takes it, or one of elfuse's synthetic
+// file systems (Synthetic "proc" or "sysfs"), or with neither Source nor
+// Synthetic, a read-only view of what is at Dest (linux.readonlyPaths).
 type Mount struct {
-	Dest     string `json:"dest"`
-	Source   string `json:"source"`
-	ReadOnly bool   `json:"readOnly,omitempty"`
+	Dest      string `json:"dest"`
+	Source    string `json:"source,omitempty"`
+	Synthetic string `json:"synthetic,omitempty"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
 	// Options are the spec's options that the sandbox records but does not
 	// apply yet (nosuid, nodev, noexec).
 	Options []string `json:"options,omitempty"`
+	// Type and FSSource are the spec's type and source, which the guest's
+	// mount table shows.
+	Type     string `json:"type,omitempty"`
+	FSSource string `json:"fsSource,omitempty"`
+	Root     string `json:"root,omitempty"`
 }
 
 // mountKinds are the spec's mount types and what each becomes: a bind of
@@ -31,8 +39,8 @@ var mountKinds = map[string]string{
 	"bind":   "bind",
 	"rbind":  "bind",
 	"tmpfs":  "private",
-	"proc":   "host /proc (read-only)",
-	"sysfs":  "host /sys (read-only)",
+	"proc":   "elfuse's synthetic /proc",
+	"sysfs":  "elfuse's synthetic /sys",
 	"devpts": "host /dev/pts",
 	"mqueue": "private",
 	"cgroup": "private (empty, read-only)",
@@ -86,6 +94,7 @@ func planMounts(spec *specs.Spec, bundle, rootfs, dir, console string, log *slog
 			return nil, fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
 		}
 		ro, opts := mountFlags(m.Options)
+		first := len(p.mounts)
 		switch kind {
 		case "bind":
 			src := m.Source
@@ -120,12 +129,8 @@ func planMounts(spec *specs.Spec, bundle, rootfs, dir, console string, log *slog
 					return nil, fmt.Errorf("mounts[%d] (/dev): %w", i, err)
 				}
 			}
-		case "proc":
-			if err := p.add(m.Destination, "/proc", true, true, opts); err != nil {
-				return nil, fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
-			}
-		case "sysfs":
-			if err := p.add(m.Destination, "/sys", true, true, opts); err != nil {
+		case "proc", "sysfs":
+			if err := p.addSynthetic(m.Destination, kind, ro, opts); err != nil {
 				return nil, fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
 			}
 		case "devpts":
@@ -133,12 +138,33 @@ func planMounts(spec *specs.Spec, bundle, rootfs, dir, console string, log *slog
 				return nil, fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
 			}
 		}
+		// The guest's mount table shows the spec's type and source.
+		pm := &p.mounts[first]
+		pm.Type, pm.FSSource = m.Type, m.Source
+		if pm.Type == "" {
+			pm.Type = kind
+		}
+		if kind == "bind" {
+			pm.Root = pm.Source
+		}
 	}
 	if spec.Linux != nil {
 		for _, d := range spec.Linux.Devices {
 			if err := p.device(d); err != nil {
 				return nil, err
 			}
+		}
+		for _, m := range spec.Linux.MaskedPaths {
+			if err := p.mask(m); err != nil {
+				return nil, fmt.Errorf("linux.maskedPaths %s: %w", m, err)
+			}
+		}
+		for _, r := range spec.Linux.ReadonlyPaths {
+			g, err := p.resolve(r, false, false)
+			if err != nil {
+				return nil, fmt.Errorf("linux.readonlyPaths %s: %w", r, err)
+			}
+			p.mounts = append(p.mounts, Mount{Dest: g, ReadOnly: true})
 		}
 	}
 	if console != "" && (devTmpfs || p.covered("/dev/console")) {
@@ -269,6 +295,9 @@ func (p *mountPlan) covered(guest string) bool {
 func (p *mountPlan) mountAt(g string) (dest, src, rest string) {
 	best := -1
 	for i, m := range p.mounts {
+		if m.Source == "" && m.Synthetic == "" {
+			continue // a read-only view, no mount
+		}
 		if m.Dest == g || strings.HasPrefix(g, m.Dest+"/") {
 			if best < 0 || len(m.Dest) >= len(p.mounts[best].Dest) {
 				best = i
@@ -294,6 +323,49 @@ func (p *mountPlan) add(dest, src string, dir, ro bool, opts []string) error {
 		return errors.New("a mount over the container's root is not supported")
 	}
 	p.mounts = append(p.mounts, Mount{Dest: g, Source: src, ReadOnly: ro, Options: opts})
+	return nil
+}
+
+// addSynthetic serves elfuse's synthetic file system kind ("proc",
+// "sysfs") at dest.
+func (p *mountPlan) addSynthetic(dest, kind string, ro bool, opts []string) error {
+	g, err := p.resolve(dest, true, true)
+	if err != nil {
+		return err
+	}
+	if g == "/" {
+		return errors.New("a mount over the container's root is not supported")
+	}
+	p.mounts = append(p.mounts, Mount{Dest: g, Synthetic: kind, ReadOnly: ro, Options: opts})
+	return nil
+}
+
+// mask hides the guest path g as runc does (linux.maskedPaths): a
+// directory by an empty read-only one, a file by /dev/null. A path that
+// does not exist, or lies in a synthetic file system or a host bind, is
+// left alone (elfuse's /proc and /sys have nothing to mask).
+func (p *mountPlan) mask(name string) error {
+	g, err := p.resolve(name, false, false)
+	if err != nil {
+		return err
+	}
+	host, _ := p.hostOf(g)
+	if host == "" {
+		return nil
+	}
+	st, err := os.Lstat(host)
+	if err != nil {
+		return nil
+	}
+	if st.IsDir() {
+		src, err := p.privateDir(g, nil, 0o555)
+		if err != nil {
+			return err
+		}
+		p.mounts = append(p.mounts, Mount{Dest: g, Source: src, ReadOnly: true, Type: "tmpfs", FSSource: "tmpfs"})
+		return nil
+	}
+	p.mounts = append(p.mounts, Mount{Dest: g, Source: "/dev/null", ReadOnly: true, Type: "devtmpfs", FSSource: "udev"})
 	return nil
 }
 

@@ -78,8 +78,8 @@ func (r *Runtime) create(o CreateOptions, foreground bool) (cr *created, err err
 	if !terminal && o.ConsoleSocket != "" {
 		return nil, errors.New("cannot use console socket if elfuse-runtime will not detach or allocate tty")
 	}
-	if o.PreserveFDs > 0 {
-		r.Log.Warn("--preserve-fds: extra descriptors are not passed to the guest yet", "n", o.PreserveFDs)
+	if o.PreserveFDs < 0 {
+		return nil, errors.New("--preserve-fds: a negative count")
 	}
 	if err := os.MkdirAll(r.Store.Root, 0o711); err != nil {
 		return nil, fmt.Errorf("state root: %w", err)
@@ -148,6 +148,7 @@ func (r *Runtime) create(o CreateOptions, foreground bool) (cr *created, err err
 		return nil, err
 	}
 	c.Record.RAM = launch.RAM
+	launch.PreserveFDs = o.PreserveFDs
 	if err := saveLaunch(dir, launch); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -159,7 +160,9 @@ func (r *Runtime) create(o CreateOptions, foreground bool) (cr *created, err err
 	defer rd.Close()
 	cmd = exec.Command(r.Exe, append(append([]string{}, r.ChildArgs...), "init", o.ID)...)
 	cmd.Args[0] = "elfuse-runtime"
-	cmd.ExtraFiles = []*os.File{wr}
+	// The sandbox process reports on fd 3; the preserved descriptors
+	// follow (fds 4 and up), for the guest's fds 3 and up.
+	cmd.ExtraFiles = append([]*os.File{wr}, preserved(3, o.PreserveFDs)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if slave != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
@@ -218,9 +221,7 @@ func (r *Runtime) create(o CreateOptions, foreground bool) (cr *created, err err
 				cmd.Process.Kill()
 				cmd.Wait()
 				cmd = nil
-				if perr := runHooks("poststop", h.Poststop, c.specState(Stopped), r.Log); perr != nil {
-					r.Log.Warn("poststop hook failed", "error", perr)
-				}
+				runHooksWarn("poststop", h.Poststop, c.specState(Stopped), r.Log)
 				return nil, err
 			}
 		}
@@ -275,9 +276,7 @@ func (r *Runtime) Start(id string) error {
 		return fmt.Errorf("start: %w", err)
 	}
 	if spec.Hooks != nil {
-		if err := runHooks("poststart", spec.Hooks.Poststart, c.specState(Running), r.Log); err != nil {
-			r.Log.Warn("poststart hook failed", "error", err)
-		}
+		runHooksWarn("poststart", spec.Hooks.Poststart, c.specState(Running), r.Log)
 	}
 	return nil
 }
@@ -439,9 +438,7 @@ func (r *Runtime) Delete(id string, force bool) error {
 		}
 	}
 	if spec, err := c.Spec(); err == nil && spec.Hooks != nil {
-		if err := runHooks("poststop", spec.Hooks.Poststop, c.specState(Stopped), r.Log); err != nil {
-			r.Log.Warn("poststop hook failed", "error", err)
-		}
+		runHooksWarn("poststop", spec.Hooks.Poststop, c.specState(Stopped), r.Log)
 	}
 	if err := os.RemoveAll(c.Dir); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)

@@ -135,8 +135,15 @@ func (p *sandboxProc) build() error {
 	cfg := lsys.Config{
 		Path: exe, Argv: l.Args, Env: l.Env, Cwd: l.Cwd, Root: l.Root, Mounts: mounts,
 		Cred:  &lsys.Cred{UID: l.UID, GID: l.GID, Groups: l.Groups},
-		Umask: l.Umask, Rlimits: rl, Hostname: l.Hostname, Domainname: l.Domainname,
+		Umask: l.Umask, Rlimits: rl, Hostname: l.Hostname, Domainname: l.Domainname, Sysctl: l.Sysctl, OOMScoreAdj: l.OOMScoreAdj,
 		RAM: l.RAM, Stdin: 0, Stdout: 1, Stderr: 2, Log: p.log, ReadOnlyRoot: l.ReadonlyRoot,
+		ExtraFiles: preservedFDs(l.PreserveFDs),
+	}
+	for _, m := range l.UIDMap {
+		cfg.UIDMap = append(cfg.UIDMap, lsys.IDMap{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size})
+	}
+	for _, m := range l.GIDMap {
+		cfg.GIDMap = append(cfg.GIDMap, lsys.IDMap{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size})
 	}
 	if c := l.Caps; c != nil {
 		cfg.Caps = &lsys.Caps{Effective: c.Effective, Permitted: c.Permitted, Inheritable: c.Inheritable,
@@ -158,7 +165,8 @@ func (p *sandboxProc) build() error {
 func sysMounts(ms []Mount) []lsys.Mount {
 	var out []lsys.Mount
 	for _, m := range ms {
-		out = append(out, lsys.Mount{Dest: m.Dest, Source: m.Source, ReadOnly: m.ReadOnly})
+		out = append(out, lsys.Mount{Dest: m.Dest, Source: m.Source, ReadOnly: m.ReadOnly, Synthetic: m.Synthetic,
+			Type: m.Type, FSSource: m.FSSource, Root: m.Root, Options: m.Options})
 	}
 	return out
 }
@@ -326,8 +334,8 @@ func (p *sandboxProc) exec(c *conn, req request, fds []int) {
 		fail(errors.New("exec: no process"))
 		return
 	}
-	if len(fds) != 3 {
-		fail(fmt.Errorf("exec: %d descriptors received, want 3", len(fds)))
+	if len(fds) != 3+req.Exec.PreserveFDs {
+		fail(fmt.Errorf("exec: %d descriptors received, want %d", len(fds), 3+req.Exec.PreserveFDs))
 		return
 	}
 	p.mu.Lock()
@@ -348,7 +356,7 @@ func (p *sandboxProc) exec(c *conn, req request, fds []int) {
 		return
 	}
 	pc := lsys.ProcessConfig{Path: exe, Argv: e.Args, Env: e.Env, Cwd: e.Cwd,
-		Stdin: fds[0], Stdout: fds[1], Stderr: fds[2], Terminal: e.Terminal}
+		Stdin: fds[0], Stdout: fds[1], Stderr: fds[2], ExtraFiles: fds[3:], Terminal: e.Terminal}
 	if e.User {
 		pc.Cred = &lsys.Cred{UID: e.UID, GID: e.GID, Groups: e.Groups}
 	}
@@ -411,4 +419,14 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	case <-done:
 	case <-time.After(d):
 	}
+}
+
+// preservedFDs are the sandbox process's descriptors from --preserve-fds:
+// after its report pipe (fd 3).
+func preservedFDs(n int) []int {
+	var out []int
+	for i := 0; i < n; i++ {
+		out = append(out, 4+i)
+	}
+	return out
 }

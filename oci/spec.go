@@ -119,9 +119,15 @@ func ValidateSpec(bundle string, spec *specs.Spec) error {
 			default:
 				return fmt.Errorf("linux.namespaces: unknown namespace type %q", ns.Type)
 			}
-			if ns.Path != "" && ns.Type == specs.NetworkNamespace {
+			if ns.Path != "" {
 				if _, err := os.Stat(ns.Path); err != nil {
-					return fmt.Errorf("network namespace: %w", err)
+					return fmt.Errorf("%s namespace: %w", ns.Type, err)
+				}
+				// A path to a namespace of another kind is refused, as
+				// setns would refuse it, even for the kinds the sandbox
+				// provides itself.
+				if err := checkNamespaceType(ns.Path, ns.Type); err != nil {
+					return fmt.Errorf("%s namespace %s: %w", ns.Type, ns.Path, err)
 				}
 			}
 		}

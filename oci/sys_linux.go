@@ -205,3 +205,28 @@ func loopbackUp() error {
 func sysProcAttr(ctty bool) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0}
 }
+
+// nsTypes are the clone flags NS_GET_NSTYPE reports for each namespace kind.
+var nsTypes = map[specs.LinuxNamespaceType]int{
+	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
+	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
+	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
+}
+
+// checkNamespaceType checks that the file at path is a namespace of kind typ.
+func checkNamespaceType(path string, typ specs.LinuxNamespaceType) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	got, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
+	if err != nil {
+		return fmt.Errorf("not a namespace: %w", err)
+	}
+	if want, ok := nsTypes[typ]; ok && got != want {
+		return fmt.Errorf("not a %s namespace", typ)
+	}
+	return nil
+}

@@ -33,3 +33,5 @@ func withNewNetNS(a *syscall.SysProcAttr) {}
 func loopbackUp() error { return errUnsupported }
 
 func sysProcAttr(ctty bool) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
+
+func checkNamespaceType(path string, typ specs.LinuxNamespaceType) error { return nil }

@@ -89,11 +89,11 @@ func (sb *Sandbox) Exec(pc ProcessConfig) (*Child, error) {
 	cwd := sb.cwd
 	if pc.Cwd != "" {
 		var err error
-		if cwd, err = sb.res.Chdir("/", pc.Cwd); err != nil {
+		if cwd, err = sb.res.Chdir(nil, "/", pc.Cwd); err != nil {
 			return nil, fmt.Errorf("working directory %q: %w", pc.Cwd, err)
 		}
 	}
-	exe, interp, exeGuest, err := sb.openExe(cwd, pc.Path)
+	exe, interp, exeGuest, argv, err := sb.openExe(cwd, pc.Path, pc.Argv)
 	if err != nil {
 		return nil, &LoadError{pc.Path, err}
 	}
@@ -122,7 +122,7 @@ func (sb *Sandbox) Exec(pc ProcessConfig) (*Child, error) {
 		p.as.Release()
 		return nil, err
 	}
-	img, err := sb.loadImage(p, exe, interp, pc.Path, pc.Argv, pc.Env)
+	img, err := sb.loadImage(p, exe, interp, pc.Path, argv, pc.Env)
 	if err != nil {
 		return fail(&LoadError{pc.Path, err})
 	}

@@ -108,30 +108,9 @@ func (t *Thread) prepareExec(dirfd int, host, guest string, argv []string, depth
 	head = head[:n]
 	if bytes.HasPrefix(head, []byte("#!")) {
 		f.Close()
-		// As Linux reads it: the interpreter ends at a space or tab, and
-		// the rest of the line, trimmed of spaces and tabs only, is one
-		// optional argument.
-		line := head[2:]
-		if i := bytes.IndexByte(line, '\n'); i >= 0 {
-			line = line[:i]
-		} else if len(head) == binprmBuf {
-			return nil, -ENOEXEC // the line does not fit
-		}
-		text := strings.Trim(string(line), " \t")
-		if text == "" {
-			return nil, -ENOEXEC
-		}
-		interp, rest := text, ""
-		if i := strings.IndexAny(text, " \t"); i >= 0 {
-			interp, rest = text[:i], strings.Trim(text[i:], " \t")
-		}
-		nargv := []string{interp}
-		if rest != "" {
-			nargv = append(nargv, rest)
-		}
-		nargv = append(nargv, guest)
-		if len(argv) > 1 {
-			nargv = append(nargv, argv[1:]...)
+		interp, nargv, e := scriptArgv(head, guest, argv)
+		if e != 0 {
+			return nil, e
 		}
 		id, ih, e := t.hostAt(cwdFD, interp, true)
 		if e != 0 {
@@ -153,7 +132,7 @@ func (t *Thread) prepareExec(dirfd int, host, guest string, argv []string, depth
 		}
 	}
 	if ef.Interp != "" {
-		ih, err := t.sb.res.Resolve("/", ef.Interp, true, &t.scratch)
+		ih, err := t.sb.res.Resolve(t, "/", ef.Interp, true, &t.scratch)
 		if err == nil {
 			x.interp, err = loader.Open(ih)
 		}
@@ -283,6 +262,7 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 	p.sig.mu.Unlock()
 	p.comm = path.Base(guest)
 	p.argv = x.argv
+	p.strs = stackStrings{img.ArgStart, img.ArgEnd, img.EnvStart, img.EnvEnd}
 	if len(p.comm) > 15 {
 		p.comm = p.comm[:15]
 	}
@@ -339,4 +319,34 @@ func (t *Thread) endOtherThreads() bool {
 		}
 		time.Sleep(wait)
 	}
+}
+
+// scriptArgv reads the "#!" line at the start of the script guest (head,
+// up to binprmBuf bytes of it) as Linux does: the interpreter ends at a
+// space or tab, and the rest of the line, trimmed of spaces and tabs
+// only, is one optional argument. It returns the interpreter and its argv.
+func scriptArgv(head []byte, guest string, argv []string) (string, []string, int64) {
+	line := head[2:]
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	} else if len(head) == binprmBuf {
+		return "", nil, -ENOEXEC // the line does not fit
+	}
+	text := strings.Trim(string(line), " \t")
+	if text == "" {
+		return "", nil, -ENOEXEC
+	}
+	interp, rest := text, ""
+	if i := strings.IndexAny(text, " \t"); i >= 0 {
+		interp, rest = text[:i], strings.Trim(text[i:], " \t")
+	}
+	nargv := []string{interp}
+	if rest != "" {
+		nargv = append(nargv, rest)
+	}
+	nargv = append(nargv, guest)
+	if len(argv) > 1 {
+		nargv = append(nargv, argv[1:]...)
+	}
+	return interp, nargv, 0
 }

@@ -135,13 +135,21 @@ func (ft *fdTable) remove(fd int) *fdEntry {
 	return e
 }
 
+// closeHost closes the host fd of an entry taken out of the table (with
+// or without ft.mu held), dropping the record locks the table held on its
+// file as Linux does at any close.
+func (ft *fdTable) closeHost(e *fdEntry) {
+	releaseLocksOnClose(ft, e.host)
+	unix.Close(e.host)
+}
+
 // closeAll closes every fd.
 func (ft *fdTable) closeAll() {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	for i, e := range ft.fds {
 		if e != nil {
-			unix.Close(e.host)
+			ft.closeHost(e)
 			ft.fds[i] = nil
 		}
 	}

@@ -5,6 +5,7 @@ package syscall
 import (
 	"encoding/binary"
 	"maps"
+	"time"
 
 	"github.com/elfuse/elfuse/arch/amd64"
 	"github.com/elfuse/elfuse/mm"
@@ -86,13 +87,15 @@ func (t *Thread) clone(flags, newsp, ptid, ctid, tls uint64) int64 {
 	if err != nil {
 		return -ENOMEM
 	}
-	c := &Process{sb: sb, cred: p.cred, comm: p.comm, argv: p.argv, exePath: p.exePath, flags: p.flags,
+	c := &Process{sb: sb, cred: p.cred, comm: p.comm, argv: p.argv, exePath: p.exePath, flags: p.flags, strs: p.strs, born: time.Now(),
 		children: map[int]*Process{}, threads: map[int]*Thread{}, exitSignal: int(flags & 0xff)}
 	c.cred.groups = append([]uint32(nil), p.cred.groups...)
 	c.rlimits = maps.Clone(p.rlimits)
 	c.flags.pdeathsig = 0
 	if flags&cloneVM != 0 {
-		c.as, c.asOwned = p.as, false
+		// The child runs on the parent's memory, and holds a reference
+		// to it: the parent may exit or exec before the child does.
+		c.as, c.asOwned = p.as.Share(), true
 	} else {
 		if c.as, err = p.as.Fork(); err != nil {
 			return -ENOMEM
@@ -141,6 +144,7 @@ func (t *Thread) clone(flags, newsp, ptid, ctid, tls uint64) int64 {
 		}
 		return errno(err)
 	}
+	inheritSched(t, th)
 	th.sigmask = t.sigmask
 	th.altstack = t.altstack
 	if flags&cloneVM != 0 && flags&cloneVfork == 0 {
@@ -194,6 +198,7 @@ func (t *Thread) cloneThread(flags, newsp, ptid, ctid, tls uint64) int64 {
 	if err != nil {
 		return errno(err)
 	}
+	inheritSched(t, th)
 	th.sigmask = t.sigmask
 	th.altstack = [3]uint64{0, ssDisable, 0}
 	st := t.childStart(th, p.as, flags, newsp, ptid, ctid, tls, xs)

@@ -48,14 +48,14 @@ func (t *Thread) openat(dirfd uint64, pathVA uint64, flags, mode uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	if (flags&oAccMode != 0 || flags&(oCreat|oTrunc) != 0) && t.sb.res.ReadOnly(t.lookedUp) {
-		return -EROFS
+	if flags&oAccMode != 0 || flags&(oCreat|oTrunc) != 0 {
+		if e := t.writeDenied(-EACCES); e != 0 {
+			return e
+		}
 	}
-	hflags := decodeOpenFlags(int(flags)) | unix.O_CLOEXEC
-	if t.sb.res.Confined() {
-		// The lookup followed any link; one put there since is not.
-		hflags |= unix.O_NOFOLLOW
-	}
+	// In a confined root the lookup followed any link; one put there since
+	// is not.
+	hflags := decodeOpenFlags(int(flags)) | unix.O_CLOEXEC | t.noFollow()
 	hfd, err := unix.Openat(d, hp, hflags, uint32(mode)&^t.proc.fs.umask&0o7777)
 	if err != nil {
 		return errno(err)
@@ -79,7 +79,7 @@ func sysClose(t *Thread, a *[6]uint64) int64 {
 	if e == nil {
 		return -EBADF
 	}
-	unix.Close(e.host)
+	t.proc.fds.closeHost(e)
 	return 0
 }
 
@@ -100,7 +100,7 @@ func sysCloseRange(t *Thread, a *[6]uint64) int64 {
 			e.cloexec = true
 			continue
 		}
-		unix.Close(e.host)
+		ft.closeHost(e)
 		ft.fds[fd] = nil
 	}
 	return 0
@@ -402,7 +402,7 @@ func (t *Thread) fstatat(dirfd, pathVA, statVA, flags uint64) int64 {
 		}
 		if int32(dirfd) == atFDCWD {
 			var hp string
-			if hp, err = t.sb.res.Resolve(t.proc.fs.cwd, ".", true, &t.scratch); err == nil {
+			if hp, err = t.sb.res.Resolve(t, t.proc.fs.cwd, ".", true, &t.scratch); err == nil {
 				err = unix.Stat(hp, &st)
 			}
 		} else {
@@ -463,7 +463,7 @@ func sysStatx(t *Thread, a *[6]uint64) int64 {
 		if int32(a[0]) == atFDCWD {
 			d = unix.AT_FDCWD
 			var err error
-			if hp, err = t.sb.res.Resolve(t.proc.fs.cwd, ".", true, &t.scratch); err != nil {
+			if hp, err = t.sb.res.Resolve(t, t.proc.fs.cwd, ".", true, &t.scratch); err != nil {
 				return errno(err)
 			}
 			flags &^= atEmptyPath
@@ -555,21 +555,16 @@ func (t *Thread) readlinkat(dirfd, pathVA, buf, size uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	var target string
-	if p == "/proc/self/exe" || p == "/proc/thread-self/exe" || p == "/proc/"+itoa(t.proc.pid)+"/exe" {
-		target = t.proc.exePath
-	} else {
-		d, hp, e := t.hostAt(dirfd, p, false)
-		if e != 0 {
-			return e
-		}
-		b := make([]byte, 4096)
-		n, err := unix.Readlinkat(d, hp, b)
-		if err != nil {
-			return errno(err)
-		}
-		target = string(b[:n])
+	d, hp, e := t.hostAt(dirfd, p, false)
+	if e != 0 {
+		return e
 	}
+	b := make([]byte, 4096)
+	n, err := unix.Readlinkat(d, hp, b)
+	if err != nil {
+		return errno(err)
+	}
+	target := string(b[:n])
 	if uint64(len(target)) > size {
 		target = target[:size]
 	}
@@ -777,8 +772,8 @@ func (t *Thread) fchownat(dirfd, pathVA, uid, gid, flags uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	if t.sb.res.ReadOnly(t.lookedUp) {
-		return -EROFS
+	if e := t.writeDenied(-EPERM); e != 0 {
+		return e
 	}
 	hf := t.atFlags(flags&atSymlinkNofollow == 0)
 	return errno(unix.Fchownat(d, hp, int(int32(uid)), int(int32(gid)), hf))
@@ -889,8 +884,10 @@ func (t *Thread) faccessat(dirfd, pathVA, mode, flags uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	if mode&2 != 0 && t.sb.res.ReadOnly(t.lookedUp) { // W_OK
-		return -EROFS
+	if mode&2 != 0 { // W_OK
+		if e := t.writeDenied(-EACCES); e != 0 {
+			return e
+		}
 	}
 	hf := t.atFlags(flags&atSymlinkNofollow == 0)
 	if flags&atEaccess != 0 {
@@ -944,7 +941,7 @@ func (t *Thread) dupTo(old *fdEntry, newfd int, cloexec bool) int64 {
 		return t.proc.addFD(ne, 0)
 	}
 	if prev := t.proc.fds.set(newfd, ne); prev != nil {
-		unix.Close(prev.host)
+		t.proc.fds.closeHost(prev)
 	}
 	return int64(newfd)
 }
@@ -1045,7 +1042,7 @@ func sysFcntl(t *Thread, a *[6]uint64) int64 {
 		}
 		return int64(n)
 	}
-	return -EINVAL
+	return t.fcntlMore(f, a[1], a[2])
 }
 
 func sysGetcwd(t *Thread, a *[6]uint64) int64 {
@@ -1061,11 +1058,11 @@ func sysGetcwd(t *Thread, a *[6]uint64) int64 {
 
 // chdirTo makes the guest directory p the process's working directory.
 func (t *Thread) chdirTo(p string) int64 {
-	cwd, err := t.sb.res.Chdir(t.proc.fs.cwd, p)
+	cwd, dir, err := t.sb.res.chdir(t, t.proc.fs.cwd, p)
 	if err != nil {
 		return errno(err)
 	}
-	t.proc.fs.cwd = cwd
+	t.proc.fs.cwd, t.proc.fs.dir = cwd, dir
 	return 0
 }
 
@@ -1092,7 +1089,27 @@ func sysFchdir(t *Thread, a *[6]uint64) int64 {
 		}
 		return t.chdirTo(f.path)
 	}
-	return t.chdirTo("/proc/self/fd/" + itoa(f.host))
+	// The working directory is a host path: the fd's own.
+	var st unix.Stat_t
+	if err := unix.Fstat(f.host, &st); err != nil {
+		return errno(err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return -ENOTDIR
+	}
+	if err := unix.Faccessat(f.host, ".", unix.X_OK, 0); err != nil {
+		return errno(err)
+	}
+	cwd, err := readlinkFD(f.host)
+	if err != nil {
+		return errno(err)
+	}
+	fd, err := unix.Open("/proc/self/fd/"+itoa(f.host), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return errno(err)
+	}
+	t.proc.fs.cwd, t.proc.fs.dir = cwd, newCwdDir(fd)
+	return 0
 }
 
 // readlinkFD returns the host path an fd refers to.

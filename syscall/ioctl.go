@@ -12,21 +12,25 @@ import (
 
 // Linux terminal and file ioctl requests.
 const (
-	tcgets     = 0x5401
-	tcsets     = 0x5402
-	tcsetsw    = 0x5403
-	tcsetsf    = 0x5404
-	tiocgpgrp  = 0x540f
-	tiocspgrp  = 0x5410
-	tiocgwinsz = 0x5413
-	tiocswinsz = 0x5414
-	fionread   = 0x541b
-	tiocsctty  = 0x540e
-	tiocnotty  = 0x5422
-	tiocgsid   = 0x5429
-	fionbio    = 0x5421
-	fionclex   = 0x5450
-	fioclex    = 0x5451
+	tcgets      = 0x5401
+	tcsets      = 0x5402
+	tcsetsw     = 0x5403
+	tcsetsf     = 0x5404
+	tiocgpgrp   = 0x540f
+	tiocspgrp   = 0x5410
+	tiocgwinsz  = 0x5413
+	tiocswinsz  = 0x5414
+	fionread    = 0x541b
+	tiocsctty   = 0x540e
+	tiocnotty   = 0x5422
+	tiocgsid    = 0x5429
+	fionbio     = 0x5421
+	fionclex    = 0x5450
+	fioclex     = 0x5451
+	tiocgptn    = 0x80045430
+	tiocsptlck  = 0x40045431
+	tiocgptlck  = 0x80045439
+	tiocgptpeer = 0x5441
 )
 
 func sysIoctl(t *Thread, a *[6]uint64) int64 {
@@ -34,7 +38,8 @@ func sysIoctl(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	req, arg := a[1], a[2]
+	// The request is an unsigned int: musl passes it sign-extended.
+	req, arg := uint64(uint32(a[1])), a[2]
 	switch req {
 	case fioclex:
 		f.cloexec = true
@@ -102,6 +107,22 @@ func sysIoctl(t *Thread, a *[6]uint64) int64 {
 		}
 		le := binary.LittleEndian
 		return errno(unix.IoctlSetWinsize(f.host, unix.TIOCSWINSZ, &unix.Winsize{Row: le.Uint16(b[0:]), Col: le.Uint16(b[2:]), Xpixel: le.Uint16(b[4:]), Ypixel: le.Uint16(b[6:])}))
+	case tiocgptn, tiocgptlck:
+		// A pseudo-terminal master's number, or whether it is locked.
+		host := map[uint64]uint{tiocgptn: unix.TIOCGPTN, tiocgptlck: unix.TIOCGPTLCK}[req]
+		n, err := unix.IoctlGetUint32(f.host, host)
+		if err != nil {
+			return errno(err)
+		}
+		return t.putU32(arg, n)
+	case tiocsptlck:
+		var b [4]byte
+		if e := t.get(arg, b[:]); e != 0 {
+			return e
+		}
+		return errno(unix.IoctlSetPointerInt(f.host, unix.TIOCSPTLCK, int(int32(binary.LittleEndian.Uint32(b[:])))))
+	case tiocgptpeer:
+		return t.ptyPeer(f, arg)
 	case tiocgpgrp, tiocspgrp, tiocgsid, tiocsctty, tiocnotty:
 		// The host terminal's process groups are the host's; the guest's
 		// live in the sandbox (see forwardSignals).
@@ -308,4 +329,19 @@ func (t *Thread) backgroundRead(f *fdEntry) int64 {
 	}
 	sb.signalGroupLocked(t.proc.pgid, SIGTTIN)
 	return -ERESTARTSYS
+}
+
+// ptyPeer is TIOCGPTPEER: the slave side of a pseudo-terminal master,
+// opened with the open flags in arg.
+func (t *Thread) ptyPeer(f *fdEntry, arg uint64) int64 {
+	hflags := decodeOpenFlags(int(arg&^oCloexec)) | unix.O_CLOEXEC | unix.O_NOCTTY
+	fd, _, en := unix.Syscall(unix.SYS_IOCTL, uintptr(f.host), unix.TIOCGPTPEER, uintptr(hflags))
+	if en != 0 {
+		return errno(en)
+	}
+	name := "/dev/pts/"
+	if n, err := unix.IoctlGetUint32(f.host, unix.TIOCGPTN); err == nil {
+		name += itoa(int(n))
+	}
+	return t.proc.addFD(&fdEntry{host: int(fd), cloexec: arg&oCloexec != 0, path: name, kind: kindStream}, 0)
 }

@@ -31,7 +31,8 @@ type sigAction struct {
 
 // fsState is what CLONE_FS shares: the working directory and umask.
 type fsState struct {
-	cwd   string // host path
+	cwd   string  // a host path in sysroot mode, a guest path in a confined root
+	dir   *cwdDir // sysroot mode: cwd held open
 	umask uint32
 }
 
@@ -53,13 +54,15 @@ type Process struct {
 	sb      *Sandbox
 	pid     int
 	as      *mm.AddressSpace
-	asOwned bool // false for a vfork child running on its parent's memory
+	asOwned bool // holds a reference to as (a CLONE_VM child shares its parent's)
 	fds     *fdTable
 	fs      *fsState
 	sig     *sigHand
 	cred    cred
 	comm    string
 	argv    []string // as the last execve gave it
+	strs    stackStrings
+	born    time.Time
 	exePath string
 	rlimits map[int]unix.Rlimit
 	flags   procFlags
@@ -127,8 +130,12 @@ func (sb *Sandbox) newProcess(pid int, cwd string, c *Cred) (*Process, error) {
 	if sb.cfg.Umask != nil {
 		umask = *sb.cfg.Umask & 0o777
 	}
-	p := &Process{sb: sb, pid: pid, pgid: pid, sid: pid, as: as, asOwned: true, fds: newFDTable(),
-		fs: &fsState{cwd: cwd, umask: umask}, sig: &sigHand{},
+	var dir *cwdDir
+	if !sb.res.Confined() {
+		dir = openCwdDir(cwd)
+	}
+	p := &Process{sb: sb, pid: pid, pgid: pid, sid: pid, as: as, asOwned: true, fds: newFDTable(), born: time.Now(),
+		fs: &fsState{cwd: cwd, dir: dir, umask: umask}, sig: &sigHand{},
 		flags:    procFlags{dumpable: true},
 		cred:     cred{uid: uid, euid: uid, suid: uid, fsuid: uid, gid: gid, egid: gid, sgid: gid, fsgid: gid, groups: groups, caps: hostCaps()},
 		rlimits:  map[int]unix.Rlimit{},
@@ -369,7 +376,7 @@ func (ft *fdTable) closeOnExec() {
 	defer ft.mu.Unlock()
 	for i, e := range ft.fds {
 		if e != nil && e.cloexec {
-			unix.Close(e.host)
+			ft.closeHost(e)
 			ft.fds[i] = nil
 		}
 	}

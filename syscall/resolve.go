@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"sort"
+	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -30,27 +30,65 @@ import (
 type Resolver struct {
 	sysroot string
 	root    *confined
+	// synth serves the synthetic file systems; in sysroot mode, shell is
+	// the walker for the guest paths under them.
+	synth *synthFS
+	shell *confined
 }
 
 // Mount makes the host file or directory Source visible at the guest path
-// Dest of a confined root, as a bind mount does.
+// Dest of a confined root, as a bind mount does, or serves one of elfuse's
+// synthetic file systems there.
 type Mount struct {
 	Dest, Source string
 	// ReadOnly is recorded for the guest's view of the mount table.
 	ReadOnly bool
+	// Synthetic names a file system elfuse makes itself ("proc" or
+	// "sysfs"); Source is then unused. With neither Source nor Synthetic,
+	// the mount makes what is at Dest read-only (no new file system).
+	Synthetic string
+	// Type, FSSource, Root and Options are what the guest's mount table
+	// shows (mountinfo's file system type, source, root within it and
+	// options); empty Type is "bind" with Source as the root.
+	Type, FSSource, Root string
+	Options              []string
 }
 
 // confined is the state of a confined root: its directory and its mounts,
-// each held open.
+// each held open. The sysroot mode's shell has no root directory (fd -1):
+// a walk that leaves its synthetic mounts is handed back to the host.
 type confined struct {
 	fd       int
 	mounts   map[string]mountPoint // by canonical guest path
+	table    []Mount               // in the order given, for mountinfo
 	readOnly bool                  // the root itself
+	roPaths  []string              // read-only views of what is there
+	synth    *synthFS
 }
 
 type mountPoint struct {
 	dir      int    // the source directory, or the parent of a source file
 	name     string // "" for a directory; the file's name in dir
+	readOnly bool
+	synth    string // the synthetic file system served here, if any
+}
+
+// redirect is a walk of the sysroot shell that left the synthetic file
+// systems: the guest path to resolve instead.
+type redirect struct{ path string }
+
+func (r *redirect) Error() string { return "redirect to " + r.path }
+
+// lookup is the result of a path lookup: a host (dir, name) pair for the
+// *at calls, the canonical guest path, and whether name is a host magic
+// link (/proc/self/fd/N) that the host call must follow.
+type lookup struct {
+	dir   int
+	name  string
+	guest string
+	magic bool
+	// readOnly marks an entry of a synthetic file system that the guest
+	// may not change.
 	readOnly bool
 }
 
@@ -67,58 +105,91 @@ func NewResolver(sysroot string) *Resolver {
 
 // NewConfinedResolver returns a resolver confined to the host directory
 // root, with mounts laid over it (later mounts over earlier ones at the
-// same place). It holds file descriptors until Close.
+// same place). It holds file descriptors until Close. Synthetic mounts
+// are empty: only a sandbox serves them.
 func NewConfinedResolver(root string, mounts []Mount) (*Resolver, error) {
-	return newConfined(root, false, mounts)
+	return newConfined(root, false, mounts, nil)
 }
 
-func newConfined(root string, readOnly bool, mounts []Mount) (*Resolver, error) {
+func newConfined(root string, readOnly bool, mounts []Mount, synth *synthFS) (*Resolver, error) {
 	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("root %s: %w", root, err)
 	}
-	c := &confined{fd: fd, mounts: map[string]mountPoint{}, readOnly: readOnly}
-	r := &Resolver{root: c}
+	c := &confined{fd: fd, mounts: map[string]mountPoint{}, readOnly: readOnly, synth: synth}
+	r := &Resolver{root: c, synth: synth}
 	for _, m := range mounts {
-		dest := path.Clean("/" + m.Dest)
-		if dest == "/" {
+		if err := c.add(m); err != nil {
 			r.Close()
-			return nil, fmt.Errorf("mount %s: a mount over the root is not supported", m.Source)
+			return nil, err
 		}
-		var st unix.Stat_t
-		if err := unix.Stat(m.Source, &st); err != nil {
-			r.Close()
-			return nil, fmt.Errorf("mount source %s: %w", m.Source, err)
-		}
-		mp := mountPoint{readOnly: m.ReadOnly}
-		open := m.Source
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			open, mp.name = path.Dir(m.Source), path.Base(m.Source)
-		}
-		if mp.dir, err = unix.Open(open, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-			r.Close()
-			return nil, fmt.Errorf("mount source %s: %w", m.Source, err)
-		}
-		if old, ok := c.mounts[dest]; ok {
-			unix.Close(old.dir)
-		}
-		c.mounts[dest] = mp
 	}
 	return r, nil
 }
 
-// newResolverFor makes the resolver a sandbox's configuration asks for.
-func newResolverFor(cfg Config) (*Resolver, error) {
+// add lays the mount m over the root.
+func (c *confined) add(m Mount) error {
+	dest := path.Clean("/" + m.Dest)
+	if dest == "/" {
+		return fmt.Errorf("mount %s: a mount over the root is not supported", m.Source)
+	}
+	mp := mountPoint{readOnly: m.ReadOnly, dir: -1}
+	if m.Source == "" && m.Synthetic == "" {
+		c.roPaths = append(c.roPaths, dest)
+		return nil
+	}
+	if m.Synthetic != "" {
+		if _, ok := synthKinds[m.Synthetic]; !ok {
+			return fmt.Errorf("mount %s: unknown synthetic file system %q", dest, m.Synthetic)
+		}
+		mp.synth = m.Synthetic
+		if c.synth != nil {
+			mp.dir = c.synth.roots[m.Synthetic]
+		}
+	} else {
+		var st unix.Stat_t
+		if err := unix.Stat(m.Source, &st); err != nil {
+			return fmt.Errorf("mount source %s: %w", m.Source, err)
+		}
+		open := m.Source
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			open, mp.name = path.Dir(m.Source), path.Base(m.Source)
+		}
+		var err error
+		if mp.dir, err = unix.Open(open, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			return fmt.Errorf("mount source %s: %w", m.Source, err)
+		}
+	}
+	if old, ok := c.mounts[dest]; ok && old.synth == "" {
+		unix.Close(old.dir)
+	}
+	c.mounts[dest] = mp
+	m.Dest = dest
+	c.table = append(c.table, m)
+	return nil
+}
+
+// newResolverFor makes the resolver a sandbox's configuration asks for,
+// serving synthetic file systems from synth.
+func newResolverFor(cfg Config, synth *synthFS) (*Resolver, error) {
 	if cfg.Root != "" {
 		if cfg.Sysroot != "" {
 			return nil, errors.New("a sandbox has a sysroot or a confined root, not both")
 		}
-		return newConfined(cfg.Root, cfg.ReadOnlyRoot, cfg.Mounts)
+		return newConfined(cfg.Root, cfg.ReadOnlyRoot, cfg.Mounts, synth)
 	}
 	if len(cfg.Mounts) > 0 {
 		return nil, errors.New("mounts need a confined root")
 	}
-	return NewResolver(cfg.Sysroot), nil
+	r := NewResolver(cfg.Sysroot)
+	if synth != nil {
+		r.synth = synth
+		r.shell = &confined{fd: -1, mounts: map[string]mountPoint{}, synth: synth}
+		for kind, dest := range synthKinds {
+			r.shell.add(Mount{Dest: dest, Synthetic: kind, Type: kind, FSSource: kind})
+		}
+	}
+	return r, nil
 }
 
 // Close releases the descriptors of a confined root.
@@ -127,7 +198,9 @@ func (r *Resolver) Close() {
 		return
 	}
 	for _, m := range r.root.mounts {
-		unix.Close(m.dir)
+		if m.synth == "" {
+			unix.Close(m.dir)
+		}
 	}
 	if r.root.fd >= 0 {
 		unix.Close(r.root.fd)
@@ -148,23 +221,33 @@ func (r *Resolver) ReadOnly(guest string) bool {
 			best, ro = dest, m.readOnly
 		}
 	}
+	for _, dest := range r.root.roPaths {
+		if guest == dest || strings.HasPrefix(guest, dest+"/") {
+			return true
+		}
+	}
 	return ro
+}
+
+// Synthetic reports whether the guest path g lies in a synthetic file
+// system of a sysroot-mode resolver.
+func (r *Resolver) Synthetic(g string) bool {
+	return r.shell != nil && path.IsAbs(g) && r.shell.serves(sysrootAlias(g))
 }
 
 // Confined reports whether this is a confined root.
 func (r *Resolver) Confined() bool { return r.root != nil }
 
-// MountTable lists the bind mounts of a confined root, sorted.
-func (r *Resolver) MountTable() []string {
-	if r.root == nil {
-		return nil
+// MountTable lists the mounts of a confined root in the order they were
+// made (a later mount at the same place hides the earlier).
+func (r *Resolver) MountTable() []Mount {
+	switch {
+	case r.root != nil:
+		return r.root.table
+	case r.shell != nil:
+		return r.shell.table
 	}
-	var out []string
-	for k := range r.root.mounts {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return nil
 }
 
 // GuestCwd is the working directory a new sandbox starts in: the host's
@@ -178,7 +261,13 @@ func (r *Resolver) GuestCwd() (string, error) {
 
 // GuestPath is the path the guest sees for working directory cwd.
 func (r *Resolver) GuestPath(cwd string) string {
-	if r.root != nil || r.sysroot == "" {
+	if r.root != nil {
+		return cwd
+	}
+	if g := r.synth.guestPath(cwd); g != "" {
+		return g
+	}
+	if r.sysroot == "" {
 		return cwd
 	}
 	if cwd == r.sysroot {
@@ -190,62 +279,166 @@ func (r *Resolver) GuestPath(cwd string) string {
 	return cwd
 }
 
-// Lookup resolves the guest path p, relative paths taken from the working
-// directory cwd (in the resolver's form), into a host (dirfd, name) pair
-// for the *at calls. follow says whether a symbolic link in the last
-// component is followed. Descriptors the pair needs stay open until the
-// caller closes those appended to keep. guest is the canonical guest path
-// of the result in a confined root, p otherwise.
-func (r *Resolver) Lookup(cwd, p string, follow bool, keep *[]int) (dirfd int, name, guest string, err error) {
+// Lookup resolves the guest path p for the thread who (nil before the
+// first thread runs), relative paths taken from the working directory cwd
+// (in the resolver's form), into a host (dirfd, name) pair for the *at
+// calls. follow says whether a symbolic link in the last component is
+// followed. Descriptors the pair needs stay open until the caller closes
+// those appended to keep.
+func (r *Resolver) Lookup(who *Thread, cwd, p string, follow bool, keep *[]int) (lookup, error) {
 	if p == "" {
-		return 0, "", "", unix.ENOENT
+		return lookup{}, unix.ENOENT
 	}
-	if r.root == nil {
+	if r.root != nil {
+		if !path.IsAbs(p) {
+			p = cwd + "/" + p
+		}
+		return r.root.walk(who, p, follow, keep)
+	}
+	for links := 0; ; links++ {
+		if r.shell != nil {
+			g := p
+			if !path.IsAbs(g) {
+				g = r.GuestPath(cwd) + "/" + g
+			}
+			if g = sysrootAlias(g); r.shell.serves(g) {
+				l, err := r.shell.walk(who, g, follow, keep)
+				var rd *redirect
+				if !errors.As(err, &rd) {
+					return l, err
+				}
+				if links >= maxSymlinks {
+					return lookup{}, unix.ELOOP
+				}
+				p = rd.path
+				continue
+			}
+		}
+		if !path.IsAbs(p) && who != nil {
+			if fs := who.proc.fs; fs.dir != nil && fs.cwd == cwd {
+				return lookup{dir: fs.dir.fd, name: p, guest: p}, nil
+			}
+		}
 		hp, err := r.resolveSysroot(cwd, p)
-		return unix.AT_FDCWD, hp, p, err
+		return lookup{dir: unix.AT_FDCWD, name: hp, guest: p}, err
 	}
-	if !path.IsAbs(p) {
-		p = cwd + "/" + p
+}
+
+// sysrootAlias maps the /dev links into /proc that a sysroot's host /dev
+// would resolve to elfuse's own descriptors.
+func sysrootAlias(g string) string {
+	clean := path.Clean(g)
+	switch clean {
+	case "/dev/stdin":
+		return "/proc/self/fd/0"
+	case "/dev/stdout":
+		return "/proc/self/fd/1"
+	case "/dev/stderr":
+		return "/proc/self/fd/2"
+	case "/dev/fd":
+		return "/proc/self/fd" + trailing(g)
 	}
-	return r.root.walk(p, follow, keep)
+	if rest, ok := strings.CutPrefix(clean, "/dev/fd/"); ok {
+		return "/proc/self/fd/" + rest + trailing(g)
+	}
+	return g
+}
+
+func trailing(p string) string {
+	if strings.HasSuffix(p, "/") {
+		return "/"
+	}
+	return ""
+}
+
+// serves reports whether the clean form of the absolute guest path g is
+// under one of the shell's mounts.
+func (c *confined) serves(g string) bool {
+	clean := path.Clean(g)
+	for dest := range c.mounts {
+		if clean == dest || strings.HasPrefix(clean, dest+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // Resolve is Lookup for callers that need one host path string. In a
 // confined root the path names the result's directory through
 // /proc/self/fd, so the host resolves nothing but the last component.
-func (r *Resolver) Resolve(cwd, p string, follow bool, keep *[]int) (string, error) {
-	d, name, _, err := r.Lookup(cwd, p, follow, keep)
+func (r *Resolver) Resolve(who *Thread, cwd, p string, follow bool, keep *[]int) (string, error) {
+	l, err := r.Lookup(who, cwd, p, follow, keep)
 	if err != nil {
 		return "", err
 	}
-	if d == unix.AT_FDCWD {
-		return name, nil
+	return l.hostPath(), nil
+}
+
+// hostPath is the lookup as one host path.
+func (l lookup) hostPath() string {
+	if l.dir == unix.AT_FDCWD {
+		return l.name
 	}
-	return "/proc/self/fd/" + itoa(d) + "/" + name, nil
+	return "/proc/self/fd/" + itoa(l.dir) + "/" + l.name
 }
 
 // Chdir resolves the directory p from cwd and returns it in the form
 // processes keep their working directory in.
-func (r *Resolver) Chdir(cwd, p string) (string, error) {
+func (r *Resolver) Chdir(who *Thread, cwd, p string) (string, error) {
+	s, _, err := r.chdir(who, cwd, p)
+	return s, err
+}
+
+// chdir is Chdir that also returns the directory held open, in sysroot
+// mode (nil in a confined root, where lookups start at the root).
+func (r *Resolver) chdir(who *Thread, cwd, p string) (string, *cwdDir, error) {
 	var keep []int
-	defer closeAll(keep)
-	d, name, guest, err := r.Lookup(cwd, p, true, &keep)
+	defer func() { closeAll(keep) }()
+	l, err := r.Lookup(who, cwd, p, true, &keep)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	fd, err := unix.Openat(d, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(l.dir, l.name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	defer unix.Close(fd)
 	if err := unix.Faccessat(fd, ".", unix.X_OK, 0); err != nil {
-		return "", err
+		unix.Close(fd)
+		return "", nil, err
 	}
 	if r.root != nil {
-		return guest, nil
+		unix.Close(fd)
+		return l.guest, nil, nil
 	}
 	// Kept canonical, as the kernel's getcwd reports it.
-	return readlinkFD(fd)
+	s, err := readlinkFD(fd)
+	if err != nil {
+		unix.Close(fd)
+		return "", nil, err
+	}
+	return s, newCwdDir(fd), nil
+}
+
+// cwdDir holds a sysroot-mode working directory open: relative paths
+// resolve from it, as the kernel resolves them from a process's cwd (not
+// by the path, whose parents the process may not be allowed to search).
+// Processes share it (fork, CLONE_FS); its descriptor is closed once none
+// holds it.
+type cwdDir struct{ fd int }
+
+func newCwdDir(fd int) *cwdDir {
+	d := &cwdDir{fd: fd}
+	runtime.AddCleanup(d, func(fd int) { unix.Close(fd) }, fd)
+	return d
+}
+
+// openCwdDir opens the host directory cwd as a working directory.
+func openCwdDir(cwd string) *cwdDir {
+	fd, err := unix.Open(cwd, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	return newCwdDir(fd)
 }
 
 func closeAll(fds []int) {
@@ -293,16 +486,19 @@ func (r *Resolver) resolveSysroot(cwd, p string) (string, error) {
 	return p, nil
 }
 
-// frame is one directory of a walk: its descriptor and guest path.
+// frame is one directory of a walk: its descriptor and guest path, and
+// its node when it is in a synthetic file system.
 type frame struct {
 	fd    int
 	guest string
 	owned bool // fd was opened by this walk
+	node  *synthNode
 }
 
-// walk resolves the absolute guest path p inside the root. The result's
-// directory descriptor is appended to keep when the walk opened it.
-func (c *confined) walk(p string, follow bool, keep *[]int) (int, string, string, error) {
+// walk resolves the absolute guest path p inside the root for the thread
+// who. The result's directory descriptor is appended to keep when the walk
+// opened it.
+func (c *confined) walk(who *Thread, p string, follow bool, keep *[]int) (lookup, error) {
 	stack := []frame{{fd: c.fd, guest: "/"}}
 	release := func(all bool) {
 		for i, f := range stack {
@@ -310,6 +506,18 @@ func (c *confined) walk(p string, follow bool, keep *[]int) (int, string, string
 				unix.Close(f.fd)
 			}
 		}
+	}
+	fail := func(err error) (lookup, error) {
+		release(true)
+		return lookup{}, err
+	}
+	// found ends the walk on the entry name of the top directory; in a
+	// synthetic file system, n is the entry's node.
+	found := func(name, guest string, n *synthNode) (lookup, error) {
+		release(false)
+		c.keepTop(stack, keep)
+		ro := stack[len(stack)-1].node != nil && (n == nil || n.mode&0o222 == 0)
+		return lookup{dir: stack[len(stack)-1].fd, name: name, guest: guest, readOnly: ro}, nil
 	}
 	todo := splitPath(p)
 	trailingSlash := strings.HasSuffix(p, "/")
@@ -330,29 +538,95 @@ func (c *confined) walk(p string, follow bool, keep *[]int) (int, string, string
 			continue
 		}
 		if len(comp) > 255 {
-			release(true)
-			return 0, "", "", unix.ENAMETOOLONG
+			return fail(unix.ENAMETOOLONG)
 		}
 		top := stack[len(stack)-1]
 		guest := joinGuest(top.guest, comp)
 		last := len(todo) == 0
 		if m, ok := c.mounts[guest]; ok {
+			if m.synth != "" {
+				if m.dir < 0 || c.synth == nil {
+					return fail(unix.ENOENT)
+				}
+				stack = append(stack, frame{fd: m.dir, guest: guest, node: c.synth.root(m.synth, who)})
+				continue
+			}
 			if m.name != "" {
 				// A file mount: the walk ends on it.
 				if !last {
-					release(true)
-					return 0, "", "", unix.ENOTDIR
+					return fail(unix.ENOTDIR)
 				}
 				release(true)
-				return m.dir, m.name, guest, nil
+				return lookup{dir: m.dir, name: m.name, guest: guest}, nil
 			}
 			stack = append(stack, frame{fd: m.dir, guest: guest})
 			continue
 		}
+		if top.fd < 0 {
+			// The sysroot shell's root: the path leaves the synthetic
+			// file systems.
+			release(true)
+			rest := "/" + strings.Join(append([]string{comp}, todo...), "/")
+			if trailingSlash {
+				rest += "/"
+			}
+			return lookup{}, &redirect{path: rest}
+		}
+		if top.node != nil {
+			n := top.node.lookup(comp)
+			if n == nil {
+				return fail(unix.ENOENT)
+			}
+			if err := who.asElfuse(func() error { return c.synth.materialize(top.fd, comp, n) }); err != nil {
+				return fail(fmt.Errorf("synthetic %s: %w", guest, err))
+			}
+			switch n.kind {
+			case synthDir:
+				fd, err := unix.Openat(top.fd, comp, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return fail(err)
+				}
+				stack = append(stack, frame{fd: fd, guest: guest, owned: true, node: n})
+				continue
+			case synthFile:
+				if !last || trailingSlash {
+					return fail(unix.ENOTDIR)
+				}
+				return found(comp, guest, n)
+			}
+			if last && !follow && !trailingSlash {
+				return found(comp, guest, n)
+			}
+			if links++; links > maxSymlinks {
+				return fail(unix.ELOOP)
+			}
+			if n.kind == synthFD {
+				// A magic link: the guest's open file itself.
+				hp := "/proc/self/fd/" + itoa(n.hostFD)
+				g := guest
+				if path.IsAbs(n.guestPath) {
+					g = n.guestPath
+				}
+				if last && !trailingSlash {
+					release(true)
+					return lookup{dir: unix.AT_FDCWD, name: hp, guest: g, magic: true}, nil
+				}
+				fd, err := unix.Open(hp, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return fail(err)
+				}
+				stack = append(stack, frame{fd: fd, guest: g, owned: true})
+				continue
+			}
+			if path.IsAbs(n.target) {
+				release(true)
+				stack = stack[:1]
+			}
+			todo = append(splitPath(n.target), todo...)
+			continue
+		}
 		if last && !follow && !trailingSlash {
-			release(false)
-			c.keepTop(stack, keep)
-			return top.fd, comp, guest, nil
+			return found(comp, guest, nil)
 		}
 		fd, err := unix.Openat(top.fd, comp, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err == nil {
@@ -362,31 +636,23 @@ func (c *confined) walk(p string, follow bool, keep *[]int) (int, string, string
 		if err != unix.ENOTDIR && err != unix.ELOOP {
 			if last && err == unix.ENOENT {
 				// A name to create: the walk ends in its directory.
-				release(false)
-				c.keepTop(stack, keep)
-				return top.fd, comp, guest, nil
+				return found(comp, guest, nil)
 			}
-			release(true)
-			return 0, "", "", err
+			return fail(err)
 		}
 		target, lerr := readlinkat(top.fd, comp)
 		if lerr != nil {
 			// Not a link: a file, which ends the walk or is no directory.
 			if last && !trailingSlash {
-				release(false)
-				c.keepTop(stack, keep)
-				return top.fd, comp, guest, nil
+				return found(comp, guest, nil)
 			}
-			release(true)
-			return 0, "", "", unix.ENOTDIR
+			return fail(unix.ENOTDIR)
 		}
 		if links++; links > maxSymlinks {
-			release(true)
-			return 0, "", "", unix.ELOOP
+			return fail(unix.ELOOP)
 		}
 		if target == "" {
-			release(true)
-			return 0, "", "", unix.ENOENT
+			return fail(unix.ENOENT)
 		}
 		if path.IsAbs(target) {
 			release(true)
@@ -396,9 +662,17 @@ func (c *confined) walk(p string, follow bool, keep *[]int) (int, string, string
 	}
 	// The walk ends on a directory: name it "." in itself.
 	top := stack[len(stack)-1]
-	release(false)
-	c.keepTop(stack, keep)
-	return top.fd, ".", top.guest, nil
+	if top.fd < 0 {
+		// The sysroot shell's root is the host's (or sysroot's) "/".
+		release(true)
+		return lookup{}, &redirect{path: "/"}
+	}
+	if top.node != nil {
+		if err := who.asElfuse(func() error { return c.synth.fill(top.fd, top.node) }); err != nil {
+			return fail(fmt.Errorf("synthetic %s: %w", top.guest, err))
+		}
+	}
+	return found(".", top.guest, nil)
 }
 
 // keepTop hands the last frame's descriptor to the caller when the walk

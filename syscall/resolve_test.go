@@ -57,11 +57,12 @@ func readVia(t *testing.T, r *Resolver, cwd, p string, follow bool) (string, err
 	t.Helper()
 	var keep []int
 	defer func() { closeAll(keep) }()
-	d, name, _, err := r.Lookup(cwd, p, follow, &keep)
+	l, err := r.Lookup(nil, cwd, p, follow, &keep)
 	if err != nil {
 		return "", err
 	}
-	fd, err := unix.Openat(d, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	name := l.name
+	fd, err := unix.Openat(l.dir, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return "", err
 	}
@@ -114,17 +115,17 @@ func TestConfinedResolver(t *testing.T) {
 	}
 	// Not following: the last link itself.
 	var keep []int
-	d, name, guest, err := r.Lookup("/", "/to-passwd", false, &keep)
+	l, err := r.Lookup(nil, "/", "/to-passwd", false, &keep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if target, err := readlinkat(d, name); err != nil || target != "/etc/passwd" || guest != "/to-passwd" {
-		t.Errorf("lstat-style lookup: %q %v (guest %s)", target, err, guest)
+	if target, err := readlinkat(l.dir, l.name); err != nil || target != "/etc/passwd" || l.guest != "/to-passwd" {
+		t.Errorf("lstat-style lookup: %q %v (guest %s)", target, err, l.guest)
 	}
 	closeAll(keep)
 	// A name to create at the end of a dangling link lands in the root.
 	keep = nil
-	d, name, guest, err = r.Lookup("/", "/dangling", true, &keep)
+	_, err = r.Lookup(nil, "/", "/dangling", true, &keep)
 	if err == nil {
 		err = errors.New("no error")
 	}
@@ -133,7 +134,7 @@ func TestConfinedResolver(t *testing.T) {
 		t.Errorf("dangling link to a missing directory: %v", err)
 	}
 	// Canonical guest paths for the working directory.
-	cwd, err := r.Chdir("/", "/lib/../../tmp/deep/up")
+	cwd, err := r.Chdir(nil, "/", "/lib/../../tmp/deep/up")
 	if err != nil || cwd != "/etc" {
 		t.Errorf("chdir: %q %v, want /etc", cwd, err)
 	}
@@ -144,7 +145,7 @@ func TestConfinedResolver(t *testing.T) {
 
 func TestReadOnlyMounts(t *testing.T) {
 	root, outside := confinedTree(t)
-	r, err := newConfined(root, true, []Mount{{Dest: "/mnt", Source: outside}, {Dest: "/mnt/sub", Source: outside + "/sub", ReadOnly: true}})
+	r, err := newConfined(root, true, []Mount{{Dest: "/mnt", Source: outside}, {Dest: "/mnt/sub", Source: outside + "/sub", ReadOnly: true}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@
 package syscall
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -68,6 +69,14 @@ type Config struct {
 	// Hostname and Domainname are what uname reports; "" is the host's
 	// name and "(none)".
 	Hostname, Domainname string
+	// Sysctl are /proc/sys values by dotted name (net.ipv4.ip_forward),
+	// over elfuse's own.
+	Sysctl map[string]string
+	// OOMScoreAdj is what /proc/PID/oom_score_adj reads.
+	OOMScoreAdj int
+	// UIDMap and GIDMap are what /proc/PID/uid_map and gid_map show (a
+	// container's user namespace mappings); empty is the identity.
+	UIDMap, GIDMap []IDMap
 }
 
 // Stats are counters of a finished sandbox (updated atomically).
@@ -86,7 +95,8 @@ type Sandbox struct {
 	phys   *mm.Phys
 	kernel *mm.Kernel
 	res    *Resolver
-	cwd    string // host path of the first process's working directory
+	synth  *synthFS // /proc and /sys
+	cwd    string   // host path of the first process's working directory
 	hwcap  uint64
 
 	vdso *vdso
@@ -194,21 +204,25 @@ func New(cfg Config) (*Sandbox, error) {
 	// only sees EPIPE.
 	signal.Ignore(unix.SIGPIPE)
 	var err error
-	if sb.res, err = newResolverFor(cfg); err != nil {
+	if sb.synth, err = newSynthFS(sb); err != nil {
+		return nil, err
+	}
+	if sb.res, err = newResolverFor(cfg, sb.synth); err != nil {
+		sb.synth.close()
 		return nil, err
 	}
 	if cfg.Cwd == "" {
 		sb.cwd, err = sb.res.GuestCwd()
 	} else {
-		sb.cwd, err = sb.res.Chdir("/", cfg.Cwd)
+		sb.cwd, err = sb.res.Chdir(nil, "/", cfg.Cwd)
 	}
 	if err != nil {
-		sb.res.Close()
+		sb.closeFS()
 		return nil, fmt.Errorf("working directory %q: %w", cfg.Cwd, err)
 	}
-	exe, interp, exeGuest, err := sb.openExe(sb.cwd, cfg.Path)
+	exe, interp, exeGuest, argv, err := sb.openExe(sb.cwd, cfg.Path, cfg.Argv)
 	if err != nil {
-		sb.res.Close()
+		sb.closeFS()
 		return nil, &LoadError{cfg.Path, err}
 	}
 	defer exe.Close()
@@ -221,7 +235,7 @@ func New(cfg Config) (*Sandbox, error) {
 	sys, err := kvm.Open()
 	tmark("kvm open")
 	if err != nil {
-		sb.res.Close()
+		sb.closeFS()
 		return nil, err
 	}
 	sb.sys = sys
@@ -235,7 +249,7 @@ func New(cfg Config) (*Sandbox, error) {
 		sb.close()
 		return nil, err
 	}
-	img, err := sb.loadImage(p, exe, interp, cfg.Path, cfg.Argv, cfg.Env)
+	img, err := sb.loadImage(p, exe, interp, cfg.Path, argv, cfg.Env)
 	if err != nil {
 		sb.close()
 		return nil, &LoadError{cfg.Path, err}
@@ -306,19 +320,59 @@ func (sb *Sandbox) Close() {
 }
 
 // openExe opens and validates the executable at guest path p (from the
-// guest directory cwd) and its interpreter.
-func (sb *Sandbox) openExe(cwd, p string) (exe, interp *loader.Exe, guest string, err error) {
+// guest directory cwd) and its interpreter. A "#!" script is run by its
+// interpreter, as execve does: the argv to start with is returned.
+func (sb *Sandbox) openExe(cwd, p string, argv []string) (exe, interp *loader.Exe, guest string, nargv []string, err error) {
+	for depth := 0; ; depth++ {
+		var head []byte
+		if head, err = sb.readHead(cwd, p); err != nil {
+			return nil, nil, "", nil, err
+		}
+		if !bytes.HasPrefix(head, []byte("#!")) {
+			break
+		}
+		if depth >= maxScriptDepth {
+			return nil, nil, "", nil, unix.ELOOP
+		}
+		var e int64
+		if p, argv, e = scriptArgv(head, p, argv); e != 0 {
+			return nil, nil, "", nil, unix.Errno(-e)
+		}
+	}
+	exe, interp, guest, err = sb.openELF(cwd, p)
+	return exe, interp, guest, argv, err
+}
+
+// readHead reads the start of the file at guest path p, as much as execve
+// looks at.
+func (sb *Sandbox) readHead(cwd, p string) ([]byte, error) {
 	var keep []int
 	defer func() { closeAll(keep) }()
-	d, name, guest, err := sb.res.Lookup(cwd, p, true, &keep)
+	l, err := sb.res.Lookup(nil, cwd, p, true, &keep)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(l.hostPath())
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	head := make([]byte, binprmBuf)
+	n, _ := f.ReadAt(head, 0)
+	return head[:n], nil
+}
+
+// openELF opens and validates the ELF executable at guest path p and its
+// interpreter.
+func (sb *Sandbox) openELF(cwd, p string) (exe, interp *loader.Exe, guest string, err error) {
+	var keep []int
+	defer func() { closeAll(keep) }()
+	l, err := sb.res.Lookup(nil, cwd, p, true, &keep)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	hostPath := name
-	if d != unix.AT_FDCWD {
-		hostPath = "/proc/self/fd/" + itoa(d) + "/" + name
-	}
-	exe, err = loader.Open(hostPath)
+	guest = l.guest
+	exe, err = loader.Open(l.hostPath())
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -327,7 +381,7 @@ func (sb *Sandbox) openExe(cwd, p string) (exe, interp *loader.Exe, guest string
 		return nil, nil, "", fmt.Errorf("%s ELF needs a translator, which this build does not have", exe.ELF.Arch)
 	}
 	if exe.ELF.Interp != "" {
-		ip, err := sb.res.Resolve("/", exe.ELF.Interp, true, &keep)
+		ip, err := sb.res.Resolve(nil, "/", exe.ELF.Interp, true, &keep)
 		if err == nil {
 			interp, err = loader.Open(ip)
 		}
@@ -379,7 +433,7 @@ func (sb *Sandbox) close() {
 	if sb.vm != nil {
 		sb.vm.Close()
 	}
-	sb.res.Close()
+	sb.closeFS()
 }
 
 func (sb *Sandbox) loadImage(p *Process, exe, interp *loader.Exe, execfn string, argv, env []string) (*loader.Image, error) {
@@ -400,6 +454,7 @@ func (sb *Sandbox) loadImage(p *Process, exe, interp *loader.Exe, execfn string,
 	}
 	p.exePath = exe.File.Name()
 	p.argv = argv
+	p.strs = stackStrings{img.ArgStart, img.ArgEnd, img.EnvStart, img.EnvEnd}
 	return img, nil
 }
 

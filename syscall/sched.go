@@ -426,3 +426,25 @@ func sysGetcpuHost(t *Thread, a *[6]uint64) int64 {
 	}
 	return 0
 }
+
+// inheritSched gives a new thread (fork, clone) its creator's scheduling
+// settings and I/O priority, as Linux copies them; SCHED_RESET_ON_FORK
+// gives it SCHED_OTHER and a nice of at least 0 instead.
+func inheritSched(from, to *Thread) {
+	s := schedGet(from)
+	if s.resetOnFork {
+		if s.policy == schedFIFO || s.policy == schedRR {
+			s.policy, s.prio = schedOther, 0
+		}
+		s.nice = max(s.nice, 0)
+		s.resetOnFork = false
+	}
+	if s != (schedState{}) {
+		schedSet(to, s)
+	}
+	if io := ioprioOf(from); io != 0 {
+		ioprios.mu.Lock()
+		ioprios.m[to] = io
+		ioprios.mu.Unlock()
+	}
+}

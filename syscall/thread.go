@@ -52,6 +52,11 @@ type Thread struct {
 
 	scratch  []int  // host descriptors a path lookup opened for this call
 	lookedUp string // canonical guest path of the last lookup
+	// lookedUpMagic: the last lookup ended on a host magic link the host
+	// call must follow; lookedUpRO: on a synthetic entry the guest may
+	// not change.
+	lookedUpMagic, lookedUpRO bool
+	hc                        *hostCreds // the OS thread's identity (its worker's)
 }
 
 func (sb *Sandbox) newThread(p *Process, tid int) (*Thread, error) {
@@ -104,9 +109,10 @@ type startState struct {
 // takes the next one (a thread start then costs a channel send, not an
 // OS thread and a vCPU).
 type worker struct {
-	cpu  *kvm.VCPU
-	slot int
-	jobs chan job
+	cpu   *kvm.VCPU
+	slot  int
+	jobs  chan job
+	creds hostCreds // the identity the OS thread has taken
 }
 
 // job is a guest thread to run and its first register state.
@@ -148,6 +154,7 @@ func (sb *Sandbox) work(j job) {
 func (t *Thread) run(w *worker, st startState) {
 	sb := t.sb
 	defer sb.wg.Done()
+	t.hc = &w.creds
 	err := t.setupVCPU(w, st)
 	if err == nil {
 		err = t.loop()
@@ -256,17 +263,45 @@ func (t *Thread) loop() error {
 			}
 		case hv.ExitInterrupted:
 		default:
+			t.logStop(ex)
 			return fmt.Errorf("vCPU stopped: %v at rip %#x", ex, t.regs.RIP)
 		}
 	}
 }
 
+// logStop records the paging state of a vCPU that stopped for good (a
+// triple fault is most often a root whose tables are gone): the root it
+// ran on, the address space's current one, what it loaded, and the
+// threads of the sandbox on the same address space.
+func (t *Thread) logStop(ex hv.Exit) {
+	sb := t.sb
+	cr3 := t.sregs.CR3 & amd64.PTEAddrMask
+	var sharers []int
+	sb.mu.Lock()
+	as := t.proc.as
+	for _, th := range sb.tids {
+		if th.proc.as == as {
+			sharers = append(sharers, th.tid)
+		}
+	}
+	sb.mu.Unlock()
+	sb.log.Error("vCPU stopped", "exit", ex.String(), "pid", t.proc.pid, "tid", t.tid,
+		"rip", fmt.Sprintf("%#x", t.regs.RIP), "cr3", fmt.Sprintf("%#x", cr3),
+		"loaded", fmt.Sprintf("%#x", t.loaded.Load()), "root", fmt.Sprintf("%#x", as.Root()),
+		"cr3Refs", sb.phys.Refs(cr3), "threadsOnAS", sharers)
+}
+
 // shootdown moves t to its address space's current page-table root and
-// waits until every other thread of the process that is in the guest has
-// moved too (kicking them out of the guest to reload); then the tables
-// no thread uses any more are freed. Each thread loads the newest root
-// before it waits, so two threads changing mappings at once never wait for
-// each other.
+// waits until every other thread that runs on the same address space and
+// is in the guest has moved too (kicking them out of the guest to reload);
+// then the tables and frames no thread uses any more are freed. Each
+// thread loads the newest root before it waits, so two threads changing
+// mappings at once never wait for each other.
+//
+// The threads of an address space are not only those of t's process: a
+// CLONE_VM child without CLONE_THREAD (vfork, posix_spawn, Go's os/exec)
+// is a process of its own that runs on its parent's address space until
+// it execs, so every thread of the sandbox is looked at.
 func (sb *Sandbox) shootdown(t *Thread) {
 	as := t.proc.as
 	for {
@@ -276,7 +311,7 @@ func (sb *Sandbox) shootdown(t *Thread) {
 		t.sregsDirty = true
 		waiting := false
 		sb.mu.Lock()
-		for _, th := range t.proc.threads {
+		for _, th := range sb.tids {
 			if th != t && th.proc.as == as && th.inGuest.Load() && th.loaded.Load() != root {
 				if c := th.cpu; c != nil {
 					c.Kick()
@@ -342,6 +377,7 @@ func (t *Thread) syscall() {
 			// Before the call: execve replaces the memory the arguments are in.
 			argText = t.traceArgs(e, &args)
 		}
+		t.applyCreds()
 		ret = t.call(e, &args)
 		if t.sb.cfg.Trace {
 			t.trace(nr, e, argText, ret)

@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"path"
-	"strconv"
-	"strings"
 
 	"github.com/elfuse/elfuse/mm"
 	"golang.org/x/sys/unix"
@@ -65,16 +63,7 @@ func (t *Thread) pathArg(va uint64) (string, int64) {
 // system call returns.
 func (t *Thread) hostAt(dirfd uint64, p string, follow bool) (int, string, int64) {
 	res := t.sb.res
-	if p == "/proc/self/exe" || p == "/proc/thread-self/exe" || p == "/proc/"+itoa(t.proc.pid)+"/exe" {
-		// The host's /proc/self is elfuse: give the guest its own program.
-		if !res.Confined() {
-			return unix.AT_FDCWD, t.proc.exePath, 0
-		}
-		p = t.proc.exePath
-	}
-	if hp, e, ok := t.procFD(p); ok {
-		return unix.AT_FDCWD, hp, e
-	}
+	t.lookedUp, t.lookedUpMagic, t.lookedUpRO = "", false, false
 	cwd := t.proc.fs.cwd
 	if !path.IsAbs(p) && int32(dirfd) != atFDCWD {
 		e := t.proc.fds.get(int(int32(dirfd)))
@@ -82,28 +71,51 @@ func (t *Thread) hostAt(dirfd uint64, p string, follow bool) (int, string, int64
 			return 0, "", -EBADF
 		}
 		if !res.Confined() {
-			return e.host, p, 0
-		}
-		if !path.IsAbs(e.path) {
+			if !res.Synthetic(e.path) {
+				return e.host, p, 0
+			}
+			// A directory of /proc or /sys: looked up again by its guest
+			// path, so that what the walk reaches is made anew.
+			p = e.path + "/" + p
+		} else if !path.IsAbs(e.path) {
 			// Not opened by a path elfuse knows: only a directory opened
 			// by path can anchor a relative lookup in a confined root.
 			return 0, "", -ENOTDIR
 		}
 		cwd = e.path
 	}
-	d, name, guest, err := res.Lookup(cwd, p, follow, &t.scratch)
+	l, err := res.Lookup(t, cwd, p, follow, &t.scratch)
 	if err != nil {
 		return 0, "", errno(err)
 	}
-	t.lookedUp = guest
-	return d, name, 0
+	t.lookedUp, t.lookedUpMagic, t.lookedUpRO = l.guest, l.magic, l.readOnly
+	return l.dir, l.name, 0
+}
+
+// readOnlyHere reports whether the last lookup ended on a read-only mount.
+func (t *Thread) readOnlyHere() bool {
+	return t.sb.res.ReadOnly(t.lookedUp)
+}
+
+// writeDenied is the error of a change where the last lookup ended: EROFS
+// on a read-only mount, synth on an entry of a synthetic file system the
+// guest may not change (Linux's /proc answers EACCES to an open for
+// writing and EPERM to unlink), 0 where the change may go ahead.
+func (t *Thread) writeDenied(synth int64) int64 {
+	switch {
+	case t.readOnlyHere():
+		return -EROFS
+	case t.lookedUpRO:
+		return synth
+	}
+	return 0
 }
 
 // atFlags is the host's AT_SYMLINK_NOFOLLOW when the call must not follow
 // a last symbolic link: when the guest asked so, and always in a confined
 // root, whose lookups have followed any link already.
 func (t *Thread) atFlags(follow bool) int {
-	if !follow || t.sb.res.Confined() {
+	if !follow || t.sb.res.Confined() && !t.lookedUpMagic {
 		return unix.AT_SYMLINK_NOFOLLOW
 	}
 	return 0
@@ -111,7 +123,7 @@ func (t *Thread) atFlags(follow bool) int {
 
 // noFollow is O_NOFOLLOW in a confined root (see atFlags), else 0.
 func (t *Thread) noFollow() int {
-	if t.sb.res.Confined() {
+	if t.sb.res.Confined() && !t.lookedUpMagic {
 		return unix.O_NOFOLLOW
 	}
 	return 0
@@ -121,8 +133,10 @@ func (t *Thread) noFollow() int {
 // path: it fails with EROFS on a read-only mount.
 func (t *Thread) writableAt(dirfd, va uint64, follow bool) (int, string, int64) {
 	d, name, e := t.pathAt(dirfd, va, follow)
-	if e == 0 && t.sb.res.ReadOnly(t.lookedUp) {
-		return 0, "", -EROFS
+	if e == 0 {
+		if e = t.writeDenied(-EPERM); e != 0 {
+			return 0, "", e
+		}
 	}
 	return d, name, e
 }
@@ -209,42 +223,4 @@ func cstr(b []byte) string {
 		}
 	}
 	return string(b)
-}
-
-// procFD maps the guest's /proc/self/fd/N (and thread-self's, and its own
-// pid's) to the host's magic link for the host fd behind guest fd N: the
-// host's /proc/self is elfuse, whose fd N is another file. Following the
-// link reaches the guest's open file, as on Linux (Go's os.Root chmods and
-// chowns through it).
-func (t *Thread) procFD(p string) (string, int64, bool) {
-	if !strings.HasPrefix(p, "/proc/") {
-		return "", 0, false
-	}
-	pid, tid := itoa(t.proc.pid), itoa(t.tid)
-	var rest string
-	found := false
-	for _, pre := range []string{"/proc/self/fd/", "/proc/thread-self/fd/", "/proc/" + pid + "/fd/",
-		"/proc/self/task/" + tid + "/fd/", "/proc/" + pid + "/task/" + tid + "/fd/"} {
-		if r, ok := strings.CutPrefix(p, pre); ok {
-			rest, found = r, true
-			break
-		}
-	}
-	if !found {
-		return "", 0, false
-	}
-	num, tail, _ := strings.Cut(rest, "/")
-	n, err := strconv.Atoi(num)
-	if err != nil || n < 0 || itoa(n) != num {
-		return "", -ENOENT, true
-	}
-	e := t.proc.fds.get(n)
-	if e == nil {
-		return "", -ENOENT, true
-	}
-	hp := "/proc/self/fd/" + itoa(e.host)
-	if tail != "" {
-		hp += "/" + tail
-	}
-	return hp, 0, true
 }

@@ -212,7 +212,7 @@ func commands(e *env) []*cli.Command {
 		&cli.StringFlag{Name: "pid-file", Usage: "file to write the sandbox process's host pid to"},
 		&cli.BoolFlag{Name: "no-pivot", Usage: "accepted; the sandbox never pivots (its root is confined by elfuse)"},
 		&cli.BoolFlag{Name: "no-new-keyring", Usage: "accepted; the sandbox has no keyrings"},
-		&cli.IntFlag{Name: "preserve-fds", Usage: "number of extra descriptors to pass (recorded; not passed to the guest yet)"},
+		&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many descriptors after stdio (fds 3 and up) to the container process"},
 	}
 	createOpts := func(c *cli.Context) (oci.CreateOptions, error) {
 		if err := needArgs(c, 1, 1); err != nil {
@@ -434,7 +434,7 @@ func execCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "apparmor", Usage: "accepted; ignored (no AppArmor)"},
 			&cli.BoolFlag{Name: "no-new-privs", Usage: "accepted; recorded"},
 			&cli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "accepted; capabilities are not applied"},
-			&cli.IntFlag{Name: "preserve-fds", Usage: "number of extra descriptors (not passed to the guest yet)"},
+			&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many descriptors after stdio (fds 3 and up) to the process"},
 			&cli.StringFlag{Name: "cgroup", Usage: "accepted; ignored (no cgroups)"},
 			&cli.BoolFlag{Name: "ignore-paused", Usage: "allow exec in a paused container"},
 		},

@@ -10,7 +10,7 @@ import (
 func runGuest(o guestOptions) (int, guestStats, error) {
 	var mounts []lsys.Mount
 	for _, m := range o.mounts {
-		mounts = append(mounts, lsys.Mount{Dest: m.dest, Source: m.source})
+		mounts = append(mounts, lsys.Mount{Dest: m.dest, Source: m.source, Synthetic: m.synthetic, Type: m.synthetic})
 	}
 	cfg := lsys.Config{Path: o.path, Argv: o.argv, Env: o.env, Sysroot: o.sysroot, Root: o.root, Mounts: mounts, Cwd: o.cwd,
 		Trace: o.trace, Log: o.log, Timeout: o.timeout, Stdin: 0, Stdout: 1, Stderr: 2}

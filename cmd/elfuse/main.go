@@ -127,7 +127,8 @@ type guestOptions struct {
 	timeout time.Duration
 }
 
-// guestMount shows the host path source at dest in a confined root.
-type guestMount struct{ dest, source string }
+// guestMount shows the host path source at dest in a confined root, or
+// one of elfuse's synthetic file systems ("proc", "sysfs").
+type guestMount struct{ dest, source, synthetic string }
 
 type guestStats struct{ exits, syscalls, faults uint64 }

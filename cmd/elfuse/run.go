@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -119,16 +120,15 @@ func runImage(c *cli.Context) (int, error) {
 	return st, err
 }
 
-// containerMounts are the host files a container sees besides its image:
-// the character devices every program expects and, until elfuse serves
-// its own, the host's /proc and /sys. Their mount points are made in the
-// container's writable view.
+// containerMounts are what a container sees besides its image: the
+// character devices every program expects, and elfuse's /proc and /sys.
+// Their mount points are made in the container's writable view.
 func containerMounts(root string) ([]guestMount, error) {
 	var out []guestMount
 	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
-		out = append(out, guestMount{"/dev/" + d, "/dev/" + d})
+		out = append(out, guestMount{dest: "/dev/" + d, source: "/dev/" + d})
 	}
-	out = append(out, guestMount{"/proc", "/proc"}, guestMount{"/sys", "/sys"})
+	out = append(out, guestMount{dest: "/proc", synthetic: "proc"}, guestMount{dest: "/sys", synthetic: "sysfs"})
 	for _, m := range out {
 		dir := filepath.Join(root, filepath.Dir(m.dest))
 		if m.dest == "/proc" || m.dest == "/sys" {
@@ -136,6 +136,13 @@ func containerMounts(root string) ([]guestMount, error) {
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("mount point %s: %w", m.dest, err)
+		}
+	}
+	// The links into /proc every /dev has, where the image has none.
+	for _, l := range [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}} {
+		if err := os.Symlink(l[1], filepath.Join(root, "dev", l[0])); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("link /dev/%s: %w", l[0], err)
 		}
 	}
 	return out, nil

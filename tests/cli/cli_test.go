@@ -71,7 +71,9 @@ func TestBadInput(t *testing.T) {
 	}{
 		{name: "missing file", path: "/nonexistent/prog", want: "no such file"},
 		{name: "directory", path: "/tmp", want: "is a directory"},
-		{name: "not an ELF", data: []byte("#!/bin/false\nhello\n"), want: "not an ELF"},
+		{name: "not an ELF", data: []byte("hello\n"), want: "not an ELF"},
+		{name: "script with a missing interpreter", data: []byte("#!/nonexistent/interp -x\n"), want: "no such file"},
+		{name: "script without an interpreter", data: []byte("#!  \n"), want: "exec format error"},
 		{name: "empty file", data: []byte{}, want: "not an ELF"},
 		{name: "32-bit", data: mutate(func(b []byte) []byte { b[4] = 1; return b }), want: "32-bit"},
 		{name: "big-endian", data: mutate(func(b []byte) []byte { b[5] = 2; return b }), want: "big-endian"},
@@ -182,5 +184,30 @@ func TestVerboseTrace(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("trace lacks %q:\n%s", want, stderr)
 		}
+	}
+}
+
+// TestScriptEntry: a "#!" script given as the program runs under its
+// interpreter, as execve runs one (nested up to Linux's depth).
+func TestScriptEntry(t *testing.T) {
+	diff.RequireKVM(t)
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("no busybox on the host")
+	}
+	dir := t.TempDir()
+	inner := filepath.Join(dir, "inner")
+	os.WriteFile(inner, []byte("#!"+bb+" sh\necho \"$0|$1|$2\"\nexit 7\n"), 0o755)
+	outer := filepath.Join(dir, "outer")
+	os.WriteFile(outer, []byte("#!"+inner+"\n"), 0o755)
+	out, errs, code := elfuse(t, nil, "--", inner, "a b", "c")
+	if code != 7 || out != inner+"|a b|c\n" {
+		t.Errorf("script: exit %d, %q %q", code, out, errs)
+	}
+	// A script as the interpreter of another: Linux runs inner with outer
+	// as its argument.
+	out, errs, code = elfuse(t, nil, "--", outer, "x")
+	if code != 7 || out != inner+"|"+outer+"|x\n" {
+		t.Errorf("nested script: exit %d, %q %q", code, out, errs)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -810,5 +811,156 @@ func TestUnknownCapability(t *testing.T) {
 	})
 	if _, errs, code := r.run("run", "--bundle", b, "c1"); code == 0 || !strings.Contains(errs, "CAP_TEST") {
 		t.Errorf("unknown capability: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestEscapes: nothing outside the container's root is reachable through
+// links to "/" or climbing "..", absolute links inside a bind mount,
+// /proc/self/root and /proc/PID/cwd, or a unix socket bound through a
+// link that climbs out (syslogd binds /dev/log).
+func TestEscapes(t *testing.T) {
+	r := newRT(t)
+	host := t.TempDir()
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("host-secret\n"), 0o644)
+	os.Symlink("/etc", filepath.Join(host, "abs"))
+	os.Symlink("../../../../../../../../..", filepath.Join(host, "up"))
+	b := r.bundle(func(s *specs.Spec) {
+		shArgs(`cat /esc-root/etc/passwd; echo ---; cat /mnt/abs/passwd; echo ---; ls /mnt/up/ | grep -c esc-root; echo ---; ` +
+			`cat /proc/self/root/etc/passwd; echo ---; cat /proc/1/cwd/../../../etc/passwd; echo ---; ` +
+			`cat /esc-up` + outside + `/secret 2>&1 | grep -c host-secret; echo ---; ` +
+			`syslogd -n -O /tmp/syslog & sleep 1; kill $!; echo ---; ` +
+			`cat /proc/self/root/../../..` + outside + `/secret 2>&1 | grep -c host-secret; true`)(s)
+		// /dev is the root filesystem's, where the link to the log socket is.
+		var ms []specs.Mount
+		for _, m := range s.Mounts {
+			if m.Destination != "/dev" {
+				ms = append(ms, m)
+			}
+		}
+		s.Mounts = append(ms, specs.Mount{Destination: "/mnt", Type: "bind", Source: host, Options: []string{"rbind"}})
+	})
+	rootfs := filepath.Join(b, "rootfs")
+	os.MkdirAll(filepath.Join(rootfs, outside), 0o755)
+	os.WriteFile(filepath.Join(rootfs, "etc", "passwd"), []byte("container-passwd\n"), 0o644)
+	os.Symlink("/", filepath.Join(rootfs, "esc-root"))
+	os.Symlink("../../../../../../../../..", filepath.Join(rootfs, "esc-up"))
+	// The socket's path climbs out of the root: it must land inside.
+	os.MkdirAll(filepath.Join(rootfs, "dev"), 0o755)
+	os.Symlink("../../../../../../../.."+outside+"/log", filepath.Join(rootfs, "dev", "log"))
+	out, errs, code := r.run("run", "--bundle", b, "c1")
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s %s", code, out, errs)
+	}
+	parts := strings.Split(out, "---\n")
+	want := []string{"container-passwd\n", "container-passwd\n", "1\n", "container-passwd\n", "container-passwd\n", "0\n", "", "0\n"}
+	if len(parts) != len(want) {
+		t.Fatalf("output: %q (stderr %q)", out, errs)
+	}
+	for i := range want {
+		if parts[i] != want[i] {
+			t.Errorf("part %d: %q, want %q", i, parts[i], want[i])
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(outside, "log")); err == nil {
+		t.Errorf("the unix socket was bound outside the root, at %s/log", outside)
+	}
+}
+
+// TestSyntheticProc: the container's /proc is elfuse's: its processes
+// only, the spec's mounts in order in mountinfo, the spec's capabilities,
+// sysctls and OOM score adjustment.
+func TestSyntheticProc(t *testing.T) {
+	r := newRT(t)
+	b := r.bundle(func(s *specs.Spec) {
+		shArgs(`sleep 5 & ls /proc | grep -c '^[0-9]'; echo ---; cut -d' ' -f5,8 /proc/self/mountinfo; echo ---; ` +
+			`grep CapEff /proc/self/status; echo ---; cat /proc/sys/net/ipv4/ip_forward /proc/self/oom_score_adj; echo ---; ` +
+			`cat /proc/$!/cmdline | tr '\0' ' '; echo; echo ---; readlink /proc/self/exe; kill $!`)(s)
+		s.Process.Capabilities = &specs.LinuxCapabilities{Effective: []string{"CAP_CHOWN", "CAP_KILL"},
+			Permitted: []string{"CAP_CHOWN", "CAP_KILL"}, Bounding: []string{"CAP_CHOWN", "CAP_KILL"}}
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		adj := 200
+		s.Process.OOMScoreAdj = &adj
+	})
+	out, errs, code := r.run("run", "--bundle", b, "c1")
+	if code != 0 && code != 143 {
+		t.Fatalf("run: exit %d: %s %s", code, out, errs)
+	}
+	parts := strings.Split(out, "---\n")
+	if len(parts) != 6 {
+		t.Fatalf("output: %q (stderr %q)", out, errs)
+	}
+	if parts[0] != "4\n" { // sh, sleep, ls and grep
+		t.Errorf("processes in /proc: %q, want 4", parts[0])
+	}
+	// The default spec's mounts, in order, with their types (the devices
+	// bound into /dev come between them).
+	wantMounts := []string{"/ rootfs", "/proc proc", "/dev tmpfs", "/dev/pts devpts", "/dev/shm tmpfs",
+		"/dev/mqueue mqueue", "/sys sysfs", "/sys/fs/cgroup cgroup"}
+	got := strings.Split(strings.TrimSpace(parts[1]), "\n")
+	i := 0
+	for _, line := range got {
+		if i < len(wantMounts) && line == wantMounts[i] {
+			i++
+		}
+	}
+	if i != len(wantMounts) {
+		t.Errorf("mountinfo: %q, want %q in order", got, wantMounts)
+	}
+	if parts[2] != "CapEff:\t0000000000000021\n" {
+		t.Errorf("status: %q", parts[2])
+	}
+	if parts[3] != "1\n200\n" {
+		t.Errorf("sysctl and oom_score_adj: %q", parts[3])
+	}
+	if parts[4] != "sleep 5 \n" {
+		t.Errorf("cmdline of the background sleep: %q", parts[4])
+	}
+	if parts[5] != "/bin/sh\n" && parts[5] != "/bin/busybox\n" {
+		t.Errorf("exe: %q", parts[5])
+	}
+}
+
+// TestPreserveFDs: --preserve-fds passes descriptors after stdio to the
+// container's process (create/run) and to an exec'd one, as fds 3 and up.
+func TestPreserveFDs(t *testing.T) {
+	r := newRT(t)
+	b := r.bundle(shArgs(`echo to-three >&3; cat <&4; while [ ! -e /tmp/stop ]; do sleep 0.05; done`))
+	out3 := filepath.Join(t.TempDir(), "three")
+	f3, _ := os.Create(out3)
+	in4 := filepath.Join(t.TempDir(), "four")
+	os.WriteFile(in4, []byte("from-four\n"), 0o644)
+	f4, _ := os.Open(in4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := r.cmd(ctx, "run", "--preserve-fds", "2", "--bundle", b, "c1")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.ExtraFiles = []*os.File{f3, f4}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f3.Close()
+	f4.Close()
+	r.waitStatus("c1", "running")
+	// exec: one preserved descriptor, a pipe the process writes to.
+	pr, pw, _ := os.Pipe()
+	ex := r.cmd(ctx, "exec", "--preserve-fds", "1", "c1", "sh", "-c", "echo exec-three >&3")
+	ex.ExtraFiles = []*os.File{pw}
+	if err := ex.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	got, _ := io.ReadAll(pr)
+	if err := ex.Wait(); err != nil || string(got) != "exec-three\n" {
+		t.Errorf("exec --preserve-fds: %v, fd 3 got %q", err, got)
+	}
+	os.WriteFile(filepath.Join(b, "rootfs", "tmp", "stop"), nil, 0o644)
+	cmd.Wait()
+	if b, _ := os.ReadFile(out3); string(b) != "to-three\n" {
+		t.Errorf("fd 3 of the container: %q", b)
+	}
+	if stdout.String() != "from-four\n" {
+		t.Errorf("fd 4 read back: %q", stdout.String())
 	}
 }
