@@ -1046,7 +1046,13 @@ func sysFcntl(t *Thread, a *[6]uint64) int64 {
 }
 
 func sysGetcwd(t *Thread, a *[6]uint64) int64 {
-	b := append([]byte(t.sb.res.GuestPath(t.proc.fs.cwd)), 0)
+	cwd := t.proc.fs.cwd
+	if t.proc.fs.root != nil && !t.sb.res.Confined() {
+		cwd = underRoot(t.proc.fs.root, cwd) // host paths
+	} else {
+		cwd = underRoot(t.proc.fs.root, t.sb.res.GuestPath(cwd))
+	}
+	b := append([]byte(cwd), 0)
 	if uint64(len(b)) > a[1] {
 		return -ERANGE
 	}
@@ -1063,6 +1069,25 @@ func (t *Thread) chdirTo(p string) int64 {
 		return errno(err)
 	}
 	t.proc.fs.cwd, t.proc.fs.dir = cwd, dir
+	return 0
+}
+
+func sysChroot(t *Thread, a *[6]uint64) int64 {
+	p, e := t.pathArg(a[0])
+	if e != 0 {
+		return e
+	}
+	if !t.hasCap(capSysChroot) {
+		return -EPERM
+	}
+	if p == "" {
+		return -ENOENT
+	}
+	root, err := t.sb.res.chroot(t, t.proc.fs.cwd, p)
+	if err != nil {
+		return errno(err)
+	}
+	t.proc.fs.root = root
 	return 0
 }
 

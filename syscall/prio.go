@@ -25,11 +25,12 @@ const (
 	ioprioWhoUser    = 3
 )
 
-// Capabilities these calls check.
+// Capabilities these calls (and chroot) check.
 const (
-	capSysAdmin = 21
-	capSysNice  = 23
-	capSyslog   = 34
+	capSysChroot = 18
+	capSysAdmin  = 21
+	capSysNice   = 23
+	capSyslog    = 34
 )
 
 // hasCap reports whether the calling process has capability c in effect.

@@ -289,11 +289,29 @@ func (r *Resolver) Lookup(who *Thread, cwd, p string, follow bool, keep *[]int) 
 	if p == "" {
 		return lookup{}, unix.ENOENT
 	}
+	var chroot *chrootDir
+	if who != nil {
+		chroot = who.proc.fs.root
+	}
 	if r.root != nil {
-		if !path.IsAbs(p) {
+		real := !path.IsAbs(p)
+		if real {
 			p = cwd + "/" + p
 		}
-		return r.root.walk(who, p, follow, keep)
+		return r.root.walkFrom(who, chroot, real, p, follow, keep)
+	}
+	if chroot != nil {
+		// A sysroot-mode process that called chroot: its root directory
+		// confines its paths (relative ones from a working directory
+		// inside it), with nothing mounted in it.
+		g := p
+		if !path.IsAbs(p) {
+			g = underRoot(chroot, cwd) + "/" + p
+		}
+		if path.IsAbs(g) {
+			c := &confined{fd: chroot.dir.fd, mounts: map[string]mountPoint{}}
+			return c.walk(who, g, follow, keep)
+		}
 	}
 	for links := 0; ; links++ {
 		if r.shell != nil {
@@ -499,7 +517,23 @@ type frame struct {
 // who. The result's directory descriptor is appended to keep when the walk
 // opened it.
 func (c *confined) walk(who *Thread, p string, follow bool, keep *[]int) (lookup, error) {
-	stack := []frame{{fd: c.fd, guest: "/"}}
+	return c.walkFrom(who, nil, false, p, follow, keep)
+}
+
+// walkFrom is walk for a process whose root is chroot (nil: the root's
+// own): "/" and absolute links lead to it and ".." stops there. An
+// absolute path starts there too unless real says p is a path of the
+// whole root (a working directory joined with a relative path).
+func (c *confined) walkFrom(who *Thread, chroot *chrootDir, real bool, p string, follow bool, keep *[]int) (lookup, error) {
+	base := frame{fd: c.fd, guest: "/"}
+	floor := ""
+	if chroot != nil {
+		base, floor = frame{fd: chroot.dir.fd, guest: chroot.guest}, chroot.guest
+	}
+	stack := []frame{base}
+	if real {
+		stack = []frame{{fd: c.fd, guest: "/"}}
+	}
 	release := func(all bool) {
 		for i, f := range stack {
 			if f.owned && (all || i != len(stack)-1) {
@@ -529,7 +563,7 @@ func (c *confined) walk(who *Thread, p string, follow bool, keep *[]int) (lookup
 		case ".":
 			continue
 		case "..":
-			if len(stack) > 1 {
+			if len(stack) > 1 && stack[len(stack)-1].guest != floor {
 				if top := stack[len(stack)-1]; top.owned {
 					unix.Close(top.fd)
 				}
@@ -620,7 +654,7 @@ func (c *confined) walk(who *Thread, p string, follow bool, keep *[]int) (lookup
 			}
 			if path.IsAbs(n.target) {
 				release(true)
-				stack = stack[:1]
+				stack = []frame{base}
 			}
 			todo = append(splitPath(n.target), todo...)
 			continue
@@ -656,7 +690,7 @@ func (c *confined) walk(who *Thread, p string, follow bool, keep *[]int) (lookup
 		}
 		if path.IsAbs(target) {
 			release(true)
-			stack = stack[:1]
+			stack = []frame{base}
 		}
 		todo = append(splitPath(target), todo...)
 	}
@@ -715,4 +749,54 @@ func readlinkat(dirfd int, name string) (string, error) {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+}
+
+// chrootDir is a process's root directory after chroot: held open, with
+// its canonical path in the whole root (confined) or on the host
+// (sysroot mode).
+type chrootDir struct {
+	dir   *cwdDir
+	guest string
+}
+
+// Chroot resolves the directory p for who's chroot.
+func (r *Resolver) chroot(who *Thread, cwd, p string) (*chrootDir, error) {
+	var keep []int
+	defer func() { closeAll(keep) }()
+	l, err := r.Lookup(who, cwd, p, true, &keep)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Openat(l.dir, l.name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Faccessat(fd, ".", unix.X_OK, 0); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	guest := l.guest
+	if r.root == nil {
+		if guest, err = readlinkFD(fd); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+	}
+	return &chrootDir{dir: newCwdDir(fd), guest: guest}, nil
+}
+
+// underRoot is the path a process whose root is chroot sees for the path
+// p of the whole root (or the host): p below the root, "/" for the root,
+// and Linux's "(unreachable)" prefix for a path outside it.
+func underRoot(chroot *chrootDir, p string) string {
+	if chroot == nil || chroot.guest == "/" {
+		return p
+	}
+	switch {
+	case p == chroot.guest:
+		return "/"
+	case strings.HasPrefix(p, chroot.guest+"/"):
+		return p[len(chroot.guest):]
+	}
+	return "(unreachable)" + p
 }

@@ -164,7 +164,7 @@ var amd64Table = [...]sysEntry{
 	158: {name: "arch_prctl", fn: sysArchPrctl, paths: 0},
 	159: {name: "adjtimex", fn: nil, paths: 0},
 	160: {name: "setrlimit", fn: sysSetrlimit, paths: 0},
-	161: {name: "chroot", fn: nil, paths: 0},
+	161: {name: "chroot", fn: sysChroot, paths: 1},
 	162: {name: "sync", fn: sysSync, paths: 0},
 	163: {name: "acct", fn: nil, paths: 0},
 	164: {name: "settimeofday", fn: nil, paths: 0},
