@@ -48,8 +48,10 @@ fuzz-short:
 	$(GO) test ./rootfs -run '^$$' -fuzz FuzzUnpackPaths -fuzztime 300x
 
 # test runs every suite (KVM suites run where /dev/kvm is usable), then a
-# short fuzz run of the parsers.
+# short fuzz run of the parsers. The first run builds the Debian root and musl
+# sysroot of tests/distro into $(CACHE)/distro (debootstrap, a few minutes).
 test: setup all
+	./scripts/distro-root.sh >/dev/null
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz-short
 
@@ -83,6 +85,23 @@ test-shim: all
 .PHONY: test-gostd
 test-gostd: elfuse
 	ELFUSE_GOSTD=1 $(GO) test -count=1 -v -timeout 120m -run 'TestGoStd$$' ./tests/gostd
+
+# test-distro builds (once) a Debian bookworm root and a musl sysroot under $(CACHE)/distro/
+# (scripts/distro-root.sh) and runs real dynamic programs (bash, coreutils, python3, perl, gcc,
+# make, git, sqlite3, musl programs) natively in a chroot and under elfuse --sysroot
+# (tests/distro; KNOWN.md lists the expected failures and why).
+.PHONY: test-distro
+test-distro: elfuse
+	./scripts/distro-root.sh >/dev/null
+	ELFUSE_DISTRO=1 $(GO) test -count=1 -v -timeout 60m ./tests/distro
+
+# test-pysuite runs CPython's own regression tests (test_os, test_subprocess, test_socket, ...,
+# from Debian's libpython3.11-testsuite in the distro root) natively in a chroot and under
+# elfuse --sysroot, and compares the per-test results with tests/pysuite/KNOWN.md (issue 5).
+.PHONY: test-pysuite
+test-pysuite: elfuse
+	./scripts/distro-root.sh build debian >/dev/null
+	ELFUSE_PYSUITE=1 $(GO) test -count=1 -v -timeout 150m -run 'TestPySuite$$' ./tests/pysuite
 
 # test-busybox runs BusyBox's own test suite with busybox-static natively and
 # under elfuse and compares the pass/fail lists (issue 3; 10 to 20 minutes, so

@@ -62,7 +62,7 @@ type Phys struct {
 	// Alloc takes from them when no other free frame is left.
 	fileFree []span
 	inUse    uint64 // bytes allocated
-	limit    uint64   // bound on inUse; 0: the reservation
+	limit    uint64 // bound on inUse; 0: the reservation
 
 	// Freed frames are not given back to the host one by one (a madvise
 	// each, and on KVM an MMU-notifier round): a data frame stays dirty

@@ -126,7 +126,8 @@ func (t *Thread) prepareExec(dirfd int, host, guest string, argv []string, depth
 	x := &execImage{exe: &loader.Exe{File: f, ELF: ef}, argv: argv, hostPath: host}
 	if t.sb.res.Confined() {
 		x.hostPath = guestPath // a confined process's exe is a guest path
-	} else if dirfd != unix.AT_FDCWD || !path.IsAbs(host) {
+	} else {
+		// Canonical, as Linux's /proc/PID/exe is.
 		if p, err := readlinkFD(fd); err == nil {
 			x.hostPath = p
 		}

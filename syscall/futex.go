@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/elfuse/elfuse/mm"
+	"golang.org/x/sys/unix"
 )
 
 // futexKey names a futex word: a private futex (or one in private memory)
@@ -20,6 +21,9 @@ import (
 type futexKey struct {
 	as   *mm.AddressSpace
 	addr uint64
+	// A shared futex in a file's pages is the file's (dev, ino) and the
+	// word's offset in it (addr), whoever maps it and where.
+	dev, ino uint64
 }
 
 // futexSleep is one waiting thread; it may wait on several words
@@ -52,6 +56,14 @@ func futexKeyFor(as *mm.AddressSpace, addr uint64, private bool) (futexKey, int6
 	}
 	if !private {
 		if v := as.Find(addr); v != nil && v.Shared {
+			if v.File != nil {
+				var st unix.Stat_t
+				if fd := v.File.HostFD(); fd >= 0 && unix.Fstat(fd, &st) == nil {
+					return futexKey{addr: v.Offset + (addr - v.Start), dev: st.Dev, ino: st.Ino}, 0
+				}
+			}
+			// Shared anonymous memory (inherited across fork) is the same
+			// frames in every process: the word's host address names it.
 			b, err := as.Slices(addr, 4, false, nil)
 			if err != nil || len(b) != 1 || len(b[0]) != 4 {
 				return futexKey{}, -EFAULT
@@ -59,7 +71,7 @@ func futexKeyFor(as *mm.AddressSpace, addr uint64, private bool) (futexKey, int6
 			return futexKey{addr: uint64(uintptr(unsafe.Pointer(&b[0][0])))}, 0
 		}
 	}
-	return futexKey{as, addr}, 0
+	return futexKey{as: as, addr: addr}, 0
 }
 
 // futexWake wakes up to n waiters of (p's memory, addr).

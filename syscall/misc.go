@@ -281,17 +281,91 @@ func sysTimes(t *Thread, a *[6]uint64) int64 {
 func validClock(c int32) bool { return c >= 0 && c <= 11 && c != 10 || c < 0 }
 
 func sysClockGettime(t *Thread, a *[6]uint64) int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(int32(a[0]), &ts); err != nil {
-		return errno(err)
+	ts, e := t.clockRead(int32(a[0]), false)
+	if e != 0 {
+		return e
 	}
 	return t.putTimespec(a[1], ts)
 }
 
-func sysClockGetres(t *Thread, a *[6]uint64) int64 {
+// clockRead reads (or with res, gives the resolution of) the guest clock
+// id. The CPU-time clocks of a thread or process (negative ids, as
+// pthread_getcpuclockid and clock_getcpuclockid make) name guest tids and
+// pids: a thread's is the CPU time of the OS thread that runs it, a
+// process's the sum over its threads.
+func (t *Thread) clockRead(id int32, res bool) (unix.Timespec, int64) {
 	var ts unix.Timespec
-	if err := unix.ClockGetres(int32(a[0]), &ts); err != nil {
-		return errno(err)
+	read := func(host int32) error {
+		if res {
+			return unix.ClockGetres(host, &ts)
+		}
+		return unix.ClockGettime(host, &ts)
+	}
+	if id >= 0 {
+		if !validClock(id) {
+			return ts, -EINVAL
+		}
+		if id == unix.CLOCK_PROCESS_CPUTIME_ID {
+			return t.clockRead(^int32(0)<<3|cpuClockSched, res) // the caller's process
+		}
+		return ts, errno(read(id))
+	}
+	which, perThread := id&3, id&4 != 0
+	if which == 3 { // a dynamic (fd) clock
+		return ts, -EINVAL
+	}
+	target := int(^(id >> 3))
+	var threads []*Thread
+	t.sb.mu.Lock()
+	switch {
+	case perThread && (target == 0 || target == t.tid):
+		threads = []*Thread{t}
+	case perThread:
+		if th := t.sb.tids[target]; th != nil && th.proc == t.proc {
+			threads = []*Thread{th}
+		}
+	default:
+		p := t.proc
+		if target != 0 {
+			p = t.sb.procs[target]
+		}
+		if p != nil {
+			for _, th := range p.threads {
+				threads = append(threads, th)
+			}
+		}
+	}
+	t.sb.mu.Unlock()
+	if len(threads) == 0 {
+		return ts, -EINVAL
+	}
+	var sum int64
+	for _, th := range threads {
+		ostid := int32(th.ostid.Load())
+		if ostid == 0 {
+			continue // not yet running
+		}
+		if err := read(^ostid<<3 | 4 | which); err != nil {
+			if res {
+				return ts, errno(err)
+			}
+			continue // it just ended
+		}
+		if res {
+			return ts, 0
+		}
+		sum += ts.Nano()
+	}
+	return unix.NsecToTimespec(sum), 0
+}
+
+// cpuClockSched is CPUCLOCK_SCHED, the which of a CPU-time clock id.
+const cpuClockSched = 2
+
+func sysClockGetres(t *Thread, a *[6]uint64) int64 {
+	ts, e := t.clockRead(int32(a[0]), true)
+	if e != 0 {
+		return e
 	}
 	if a[1] == 0 {
 		return 0
@@ -526,6 +600,12 @@ func sysPrctl(t *Thread, a *[6]uint64) int64 {
 }
 
 func sysSchedGetaffinity(t *Thread, a *[6]uint64) int64 {
+	if int32(a[0]) < 0 {
+		return -ESRCH
+	}
+	if _, e := t.schedTarget(a[0]); e != 0 {
+		return e
+	}
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return errno(err)

@@ -160,7 +160,33 @@ func sysPpoll(t *Thread, a *[6]uint64) int64 {
 		}
 		d = time.Duration(ts.Nano())
 	}
+	if e := t.tempSigmask(a[3], a[4]); e != 0 {
+		return e
+	}
 	return t.poll(a[0], a[1], d)
+}
+
+// tempSigmask installs the signal mask at va (of size bytes; va 0: none)
+// for the rest of a ppoll or pselect6, as Linux does: the caller's mask
+// comes back when the call returns, after the handler of a signal it let
+// in.
+func (t *Thread) tempSigmask(va, size uint64) int64 {
+	if va == 0 {
+		return 0
+	}
+	if size != 8 {
+		return -EINVAL
+	}
+	mask, e := t.getU64(va)
+	if e != 0 {
+		return e
+	}
+	t.sb.mu.Lock()
+	old := t.sigmask
+	t.sb.mu.Unlock()
+	t.setMask(mask)
+	t.savedMask, t.hasSaved = old, true
+	return 0
 }
 
 func (t *Thread) selectFDs(n int, rVA, wVA, xVA uint64, timeout time.Duration) int64 {
@@ -263,6 +289,20 @@ func sysPselect6(t *Thread, a *[6]uint64) int64 {
 			return e
 		}
 		d = time.Duration(ts.Nano())
+	}
+	if a[5] != 0 {
+		// struct { const sigset_t *ss; size_t ss_len; }
+		ss, e := t.getU64(a[5])
+		if e != 0 {
+			return e
+		}
+		n, e := t.getU64(a[5] + 8)
+		if e != 0 {
+			return e
+		}
+		if e := t.tempSigmask(ss, n); e != 0 {
+			return e
+		}
 	}
 	return t.selectFDs(int(int32(a[0])), a[1], a[2], a[3], d)
 }

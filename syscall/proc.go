@@ -31,7 +31,7 @@ type sigAction struct {
 
 // fsState is what CLONE_FS shares: the working directory and umask.
 type fsState struct {
-	cwd   string  // a host path in sysroot mode, a guest path in a confined root
+	cwd   string     // a host path in sysroot mode, a guest path in a confined root
 	dir   *cwdDir    // sysroot mode: cwd held open
 	root  *chrootDir // set by chroot, nil for the sandbox's root
 	umask uint32

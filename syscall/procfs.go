@@ -92,7 +92,7 @@ func (s *synthFS) procRoot(who *Thread) *synthNode {
 		if p == nil {
 			return nil
 		}
-		return s.pidDir(p, t, t == nil)
+		return s.pidDir(who, p, t, t == nil)
 	})
 }
 
@@ -278,9 +278,12 @@ func (p *Process) memSnap() memSnap {
 }
 
 // pidDir is /proc/PID (t nil: the process's view) or a task directory.
-func (s *synthFS) pidDir(p *Process, t *Thread, withTask bool) *synthNode {
+func (s *synthFS) pidDir(who *Thread, p *Process, t *Thread, withTask bool) *synthNode {
 	sb := s.sb
 	ps := s.snap(p, t)
+	if who != nil && who.proc == p && (t == nil || t == who) && ps.state[0] == 'S' {
+		ps.state = "R (running)" // the reader itself is running
+	}
 	uid, gid := ps.cred.euid, ps.cred.egid
 	file := func(mode uint32, data func() []byte) func() *synthNode {
 		return func() *synthNode { return owned(fileNode(mode, data), uid, gid) }
@@ -340,7 +343,7 @@ func (s *synthFS) pidDir(p *Process, t *Thread, withTask bool) *synthNode {
 				if th == nil {
 					return nil
 				}
-				return s.pidDir(p, th, false)
+				return s.pidDir(who, p, th, false)
 			}), uid, gid)
 		}
 	}

@@ -34,6 +34,9 @@ type Resolver struct {
 	// the walker for the guest paths under them.
 	synth *synthFS
 	shell *confined
+	// sys walks a sysroot a component at a time, so that its absolute
+	// symbolic links stay in it (with the synthetic mounts too).
+	sys *confined
 }
 
 // Mount makes the host file or directory Source visible at the guest path
@@ -63,6 +66,7 @@ type confined struct {
 	table    []Mount               // in the order given, for mountinfo
 	readOnly bool                  // the root itself
 	roPaths  []string              // read-only views of what is there
+	start    *frame                // where a relative walk starts (walkStart)
 	synth    *synthFS
 }
 
@@ -189,11 +193,27 @@ func newResolverFor(cfg Config, synth *synthFS) (*Resolver, error) {
 			r.shell.add(Mount{Dest: dest, Synthetic: kind, Type: kind, FSSource: kind})
 		}
 	}
+	if r.sysroot != "" {
+		fd, err := unix.Open(r.sysroot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("sysroot %s: %w", r.sysroot, err)
+		}
+		r.sys = &confined{fd: fd, mounts: map[string]mountPoint{}, synth: synth}
+		if synth != nil {
+			for kind, dest := range synthKinds {
+				r.sys.add(Mount{Dest: dest, Synthetic: kind, Type: kind, FSSource: kind})
+			}
+		}
+	}
 	return r, nil
 }
 
-// Close releases the descriptors of a confined root.
+// Close releases the descriptors of a confined root or a sysroot.
 func (r *Resolver) Close() {
+	if r != nil && r.sys != nil && r.sys.fd >= 0 {
+		unix.Close(r.sys.fd)
+		r.sys.fd = -1
+	}
 	if r == nil || r.root == nil {
 		return
 	}
@@ -233,6 +253,25 @@ func (r *Resolver) ReadOnly(guest string) bool {
 // system of a sysroot-mode resolver.
 func (r *Resolver) Synthetic(g string) bool {
 	return r.shell != nil && path.IsAbs(g) && r.shell.serves(sysrootAlias(g))
+}
+
+// SyntheticAt is the synthetic file system ("proc", "sysfs") the
+// canonical guest path g lies in, or "".
+func (r *Resolver) SyntheticAt(g string) string {
+	c := r.root
+	if c == nil {
+		c = r.shell
+	}
+	if c == nil || !path.IsAbs(g) {
+		return ""
+	}
+	best, kind := "", ""
+	for dest, m := range c.mounts {
+		if (g == dest || strings.HasPrefix(g, dest+"/")) && len(dest) > len(best) {
+			best, kind = dest, m.synth
+		}
+	}
+	return kind
 }
 
 // Confined reports whether this is a confined root.
@@ -319,6 +358,11 @@ func (r *Resolver) Lookup(who *Thread, cwd, p string, follow bool, keep *[]int) 
 			if !path.IsAbs(g) {
 				g = r.GuestPath(cwd) + "/" + g
 			}
+			if hostDevice(g) {
+				// Pseudo-terminals are the host's: a ptmx opens the
+				// devpts mounted beside it, which a sysroot's /dev lacks.
+				return lookup{dir: unix.AT_FDCWD, name: path.Clean(g), guest: path.Clean(g)}, nil
+			}
 			if g = sysrootAlias(g); r.shell.serves(g) {
 				l, err := r.shell.walk(who, g, follow, keep)
 				var rd *redirect
@@ -332,6 +376,11 @@ func (r *Resolver) Lookup(who *Thread, cwd, p string, follow bool, keep *[]int) 
 				continue
 			}
 		}
+		if r.sys != nil {
+			if l, err, ok := r.sysrootLookup(who, cwd, p, follow, keep); ok {
+				return l, err
+			}
+		}
 		if !path.IsAbs(p) && who != nil {
 			if fs := who.proc.fs; fs.dir != nil && fs.cwd == cwd {
 				return lookup{dir: fs.dir.fd, name: p, guest: p}, nil
@@ -340,6 +389,13 @@ func (r *Resolver) Lookup(who *Thread, cwd, p string, follow bool, keep *[]int) 
 		hp, err := r.resolveSysroot(cwd, p)
 		return lookup{dir: unix.AT_FDCWD, name: hp, guest: p}, err
 	}
+}
+
+// hostDevice reports whether the guest path g is one of the devices a
+// sysroot-mode guest always gets from the host: /dev/ptmx and /dev/pts.
+func hostDevice(g string) bool {
+	clean := path.Clean(g)
+	return clean == "/dev/ptmx" || clean == "/dev/pts" || strings.HasPrefix(clean, "/dev/pts/")
 }
 
 // sysrootAlias maps the /dev links into /proc that a sysroot's host /dev
@@ -511,6 +567,7 @@ type frame struct {
 	guest string
 	owned bool // fd was opened by this walk
 	node  *synthNode
+	name  string // its name in the frame below, when the walk opened it there
 }
 
 // walk resolves the absolute guest path p inside the root for the thread
@@ -518,6 +575,14 @@ type frame struct {
 // opened it.
 func (c *confined) walk(who *Thread, p string, follow bool, keep *[]int) (lookup, error) {
 	return c.walkFrom(who, nil, false, p, follow, keep)
+}
+
+// walkStart is walk for a relative path p from the directory start (nil:
+// p is absolute): ".." from it opens its parent.
+func (c *confined) walkStart(who *Thread, start *frame, p string, follow bool, keep *[]int) (lookup, error) {
+	c2 := *c
+	c2.start = start
+	return c2.walkFrom(who, nil, false, p, follow, keep)
 }
 
 // walkFrom is walk for a process whose root is chroot (nil: the root's
@@ -533,6 +598,9 @@ func (c *confined) walkFrom(who *Thread, chroot *chrootDir, real bool, p string,
 	stack := []frame{base}
 	if real {
 		stack = []frame{{fd: c.fd, guest: "/"}}
+	}
+	if c.start != nil && !path.IsAbs(p) {
+		stack = []frame{*c.start}
 	}
 	release := func(all bool) {
 		for i, f := range stack {
@@ -563,6 +631,18 @@ func (c *confined) walkFrom(who *Thread, chroot *chrootDir, real bool, p string,
 		case ".":
 			continue
 		case "..":
+			if len(stack) == 1 && stack[0].guest != "/" && stack[0].guest != floor {
+				// A walk from a working directory: its parent, opened.
+				fd, err := unix.Openat(stack[0].fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return fail(err)
+				}
+				if stack[0].owned {
+					unix.Close(stack[0].fd)
+				}
+				stack[0] = frame{fd: fd, guest: path.Dir(stack[0].guest), owned: true}
+				continue
+			}
 			if len(stack) > 1 && stack[len(stack)-1].guest != floor {
 				if top := stack[len(stack)-1]; top.owned {
 					unix.Close(top.fd)
@@ -664,12 +744,17 @@ func (c *confined) walkFrom(who *Thread, chroot *chrootDir, real bool, p string,
 		}
 		fd, err := unix.Openat(top.fd, comp, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err == nil {
-			stack = append(stack, frame{fd: fd, guest: guest, owned: true})
+			stack = append(stack, frame{fd: fd, guest: guest, owned: true, name: comp})
 			continue
 		}
 		if err != unix.ENOTDIR && err != unix.ELOOP {
 			if last && err == unix.ENOENT {
-				// A name to create: the walk ends in its directory.
+				// A name to create: the walk ends in its directory. A
+				// trailing slash goes to the host call, which then makes
+				// a directory or refuses a file as Linux does.
+				if trailingSlash {
+					return found(comp+"/", guest, nil)
+				}
 				return found(comp, guest, nil)
 			}
 			return fail(err)
@@ -705,6 +790,20 @@ func (c *confined) walkFrom(who *Thread, chroot *chrootDir, real bool, p string,
 		if err := who.asElfuse(func() error { return c.synth.fill(top.fd, top.node) }); err != nil {
 			return fail(fmt.Errorf("synthetic %s: %w", top.guest, err))
 		}
+	}
+	if trailingSlash && len(stack) >= 2 && top.name != "" {
+		// "dir/": the directory by its name in its parent, so that
+		// rmdir, rename and unlinkat(AT_REMOVEDIR) reach it as on Linux.
+		i := len(stack) - 2
+		for j, f := range stack {
+			if f.owned && j != i {
+				unix.Close(f.fd)
+			}
+		}
+		if stack[i].owned {
+			*keep = append(*keep, stack[i].fd)
+		}
+		return lookup{dir: stack[i].fd, name: top.name, guest: top.guest}, nil
 	}
 	return found(".", top.guest, nil)
 }
@@ -799,4 +898,66 @@ func underRoot(chroot *chrootDir, p string) string {
 		return p[len(chroot.guest):]
 	}
 	return "(unreachable)" + p
+}
+
+// sysrootLookup resolves p under the sysroot a component at a time: an
+// absolute path from the sysroot's root, a relative one from a working
+// directory inside the sysroot. A path outside the guest's system
+// directories that the sysroot lacks falls back to the host (ok false:
+// the caller resolves it), as --sysroot promises.
+func (r *Resolver) sysrootLookup(who *Thread, cwd, p string, follow bool, keep *[]int) (lookup, error, bool) {
+	var g string
+	var start *frame
+	if path.IsAbs(p) {
+		g = sysrootAlias(p)
+	} else {
+		gc := r.GuestPath(cwd)
+		if gc == cwd && cwd != r.sysroot && !strings.HasPrefix(cwd, r.sysroot+"/") {
+			return lookup{}, nil, false // a working directory outside the sysroot
+		}
+		g = gc + "/" + p
+		if who != nil && who.proc.fs.dir != nil && who.proc.fs.cwd == cwd {
+			// From the directory held open, as the kernel walks from a
+			// cwd (whose parents the guest may not be allowed to search).
+			start = &frame{fd: who.proc.fs.dir.fd, guest: gc}
+			g = p
+		}
+	}
+	n := len(*keep)
+	l, err := r.sys.walkStart(who, start, g, follow, keep)
+	clean := path.Clean(g)
+	if start != nil {
+		clean = path.Clean(start.guest + "/" + p)
+	}
+	if !path.IsAbs(p) || isSystemPath(clean) {
+		return l, err, true
+	}
+	if err == nil {
+		var st unix.Stat_t
+		if unix.Fstatat(l.dir, l.name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			return l, nil, true
+		}
+	} else if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+		return l, err, true
+	}
+	// Not in the sysroot: the host's.
+	closeAll((*keep)[n:])
+	*keep = (*keep)[:n]
+	return lookup{}, nil, false
+}
+
+// lookupAt resolves the relative path p from the directory fd dirfd in
+// sysroot mode: from a directory of the sysroot, a component at a time
+// (ok), so that absolute links stay in the sysroot; from elsewhere, not
+// at all (the host resolves it).
+func (r *Resolver) lookupAt(who *Thread, dirfd int, p string, follow bool, keep *[]int) (lookup, bool, error) {
+	if r.sys == nil || path.IsAbs(p) {
+		return lookup{}, false, nil
+	}
+	hp, err := readlinkFD(dirfd)
+	if err != nil || hp != r.sysroot && !strings.HasPrefix(hp, r.sysroot+"/") {
+		return lookup{}, false, nil
+	}
+	l, err := r.sys.walkStart(who, &frame{fd: dirfd, guest: r.GuestPath(hp)}, p, follow, keep)
+	return l, true, err
 }

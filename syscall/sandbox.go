@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -453,8 +454,16 @@ func (sb *Sandbox) loadImage(p *Process, exe, interp *loader.Exe, execfn string,
 		return nil, err
 	}
 	p.exePath = exe.File.Name()
+	if hp, err := readlinkFD(int(exe.File.Fd())); err == nil {
+		p.exePath = hp // canonical, as Linux's /proc/PID/exe is
+	}
 	p.argv = argv
 	p.strs = stackStrings{img.ArgStart, img.ArgEnd, img.EnvStart, img.EnvEnd}
+	// As execve names it: the file name it was given, up to 15 bytes.
+	p.comm = path.Base(execfn)
+	if len(p.comm) > 15 {
+		p.comm = p.comm[:15]
+	}
 	return img, nil
 }
 

@@ -53,7 +53,19 @@ func sysStatfs(t *Thread, a *[6]uint64) int64 {
 	if err := unix.Fstatfs(fd, &st); err != nil {
 		return errno(err)
 	}
+	t.synthStatfs(t.lookedUp, &st)
 	return t.putStatfs(a[1], &st, t.readOnlyHere())
+}
+
+// synthStatfs gives the file systems elfuse makes their own magic
+// numbers (the host's are those of the directory they live in).
+func (t *Thread) synthStatfs(guest string, st *unix.Statfs_t) {
+	switch t.sb.res.SyntheticAt(guest) {
+	case "proc":
+		st.Type = unix.PROC_SUPER_MAGIC
+	case "sysfs":
+		st.Type = unix.SYSFS_MAGIC
+	}
 }
 
 func sysFstatfs(t *Thread, a *[6]uint64) int64 {
@@ -65,5 +77,6 @@ func sysFstatfs(t *Thread, a *[6]uint64) int64 {
 	if err := unix.Fstatfs(f.host, &st); err != nil {
 		return errno(err)
 	}
+	t.synthStatfs(f.path, &st)
 	return t.putStatfs(a[1], &st, t.fdWritable(f) != 0)
 }

@@ -56,7 +56,8 @@ type Thread struct {
 	// call must follow; lookedUpRO: on a synthetic entry the guest may
 	// not change.
 	lookedUpMagic, lookedUpRO bool
-	hc                        *hostCreds // the OS thread's identity (its worker's)
+	hc                        *hostCreds   // the OS thread's identity (its worker's)
+	ostid                     atomic.Int32 // the host thread id of the OS thread running it
 }
 
 func (sb *Sandbox) newThread(p *Process, tid int) (*Thread, error) {
@@ -155,6 +156,7 @@ func (t *Thread) run(w *worker, st startState) {
 	sb := t.sb
 	defer sb.wg.Done()
 	t.hc = &w.creds
+	t.ostid.Store(int32(unix.Gettid()))
 	err := t.setupVCPU(w, st)
 	if err == nil {
 		err = t.loop()

@@ -72,7 +72,15 @@ func (t *Thread) hostAt(dirfd uint64, p string, follow bool) (int, string, int64
 		}
 		if !res.Confined() {
 			if !res.Synthetic(e.path) {
-				return e.host, p, 0
+				l, ok, err := res.lookupAt(t, e.host, p, follow, &t.scratch)
+				if !ok {
+					return e.host, p, 0
+				}
+				if err != nil {
+					return 0, "", errno(err)
+				}
+				t.lookedUp = l.guest
+				return l.dir, l.name, 0
 			}
 			// A directory of /proc or /sys: looked up again by its guest
 			// path, so that what the walk reaches is made anew.

@@ -5,6 +5,7 @@ package main
 import (
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -36,13 +37,19 @@ func TestWorkloadsNative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	busybox, bbErr := findBusybox()
 	for _, w := range workloads {
 		args := w.args(true)
 		want, err := w.Expect(args, bins[w.Name])
 		if err != nil {
 			t.Fatalf("%s: %v", w.Name, err)
 		}
-		if _, err := runOnce(t.Context(), time.Minute, append([]string{bins[w.Name]}, args...), want); err != nil {
+		argv := w.argv(hostPath(bins, busybox), true)
+		if bbErr != nil && slices.Contains(argv, "") {
+			t.Logf("%s: skipped: %v", w.Name, bbErr)
+			continue
+		}
+		if _, err := runOnce(t.Context(), time.Minute, argv, want); err != nil {
 			t.Errorf("%s %v: %v", w.Name, args, err)
 		}
 	}

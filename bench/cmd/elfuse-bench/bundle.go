@@ -12,22 +12,56 @@ import (
 	"path/filepath"
 )
 
-// buildWorkloads compiles every workload's C source with `gcc -static -O2` into dir and returns
-// the binaries' paths by workload name.
+// buildWorkloads compiles every workload's binary into dir and returns the binaries' paths by
+// workload name: the C sources with `gcc -static -O2`, the Go ones (Source "go", the package
+// bench/workloads/<name>) with CGO_ENABLED=0 `go build`, so that they are static too.
 func buildWorkloads(src, dir string) (map[string]string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("workload dir: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("make workload dir: %w", err)
 	}
 	bins := map[string]string{}
 	for _, w := range workloads {
 		out := filepath.Join(dir, w.Name)
-		cmd := exec.Command("gcc", "-static", "-O2", "-Wall", "-o", out, filepath.Join(src, w.Name+".c"), "-lpthread")
+		var cmd *exec.Cmd
+		switch w.Source {
+		case "none":
+			continue
+		case "go":
+			cmd = exec.Command("go", "build", "-trimpath", "-o", out, ".")
+			cmd.Dir = filepath.Join(src, w.Name)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		default:
+			cmd = exec.Command("gcc", "-static", "-O2", "-Wall", "-o", out, filepath.Join(src, w.Name+".c"), "-lpthread")
+		}
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("compile workload %s: %w\n%s", w.Name, err, msg)
 		}
 		bins[w.Name] = out
 	}
 	return bins, nil
+}
+
+// hostPath returns where a workload's command finds a program on the host: busybox, or another
+// workload's binary (see Workload.Argv).
+func hostPath(bins map[string]string, busybox string) func(string) string {
+	return func(prog string) string {
+		if prog == "busybox" {
+			return busybox
+		}
+		return bins[prog]
+	}
+}
+
+// containerPath is hostPath inside the bench's rootfs.
+func containerPath(prog string) string {
+	if prog == "busybox" {
+		return "/bin/busybox"
+	}
+	return "/w/" + prog
 }
 
 // makeBundles lays out the one rootfs that every container runs from (Debian's busybox-static as
@@ -47,14 +81,18 @@ func makeBundles(dir, busybox string, bins map[string]string, quick bool) error 
 		return err
 	}
 	for _, w := range workloads {
-		if err := copyFile(bins[w.Name], filepath.Join(rootfs, "w", w.Name)); err != nil {
-			return err
+		if bin, ok := bins[w.Name]; ok {
+			if err := copyFile(bin, filepath.Join(rootfs, "w", w.Name)); err != nil {
+				return err
+			}
 		}
+	}
+	for _, w := range workloads {
 		b := filepath.Join(dir, w.Name)
 		if err := os.MkdirAll(b, 0o755); err != nil {
 			return fmt.Errorf("make bundle: %w", err)
 		}
-		spec, err := json.MarshalIndent(ociSpec(rootfs, append([]string{"/w/" + w.Name}, w.args(quick)...)), "", "  ")
+		spec, err := json.MarshalIndent(ociSpec(rootfs, w.argv(containerPath, quick)), "", "  ")
 		if err != nil {
 			return fmt.Errorf("encode config.json: %w", err)
 		}

@@ -3,7 +3,8 @@
 // Command elfuse-bench runs the elfuse benchmark: small static C workloads (bench/workloads) under
 // native execution, elfuse, runc, gVisor's runsc and qemu-user, and the pull of a generated
 // ~100 MB multi-layer image from a docker-registry on 127.0.0.1 by elfuse, crane+tar and
-// skopeo+umoci (pull.go), alternating runners within each repetition, with a warm-up and at least
+// skopeo+umoci (pull.go), and real programs of a Debian root natively in a chroot, under
+// elfuse --sysroot, runc and runsc (distro.go), alternating runners within each repetition, with a warm-up and at least
 // five measured repetitions; every run's output is checked. It prints a table (median, min, max,
 // ratio to native, or to crane+tar for the pull rows), writes results.json and ratios.png to a
 // timestamped results directory and, with -md, the BENCHMARKS.md page.
@@ -52,6 +53,8 @@ type options struct {
 	runscPath string
 	cranePath string
 	render    string
+	// distroRoot is the Debian root of the distro rows (default: scripts/distro-root.sh's).
+	distroRoot string
 }
 
 func main() {
@@ -75,6 +78,7 @@ func main() {
 	flag.StringVar(&o.repo, "repo", ".", "repository root (holds bench/workloads and hv/kvm)")
 	flag.StringVar(&o.runscPath, "runsc", "", "runsc binary (default <cache>/bench/runsc)")
 	flag.StringVar(&o.cranePath, "crane", "", "crane binary for the pull rows (default <cache>/bench/crane)")
+	flag.StringVar(&o.distroRoot, "distro-root", "", "Debian root of the deb-* rows (default: scripts/distro-root.sh path debian)")
 	flag.StringVar(&o.render, "render", "", "run nothing: print the table of this results.json and write -md from it")
 	flag.Parse()
 	if o.render != "" {
@@ -187,7 +191,7 @@ func run(ctx context.Context, o options) (int, error) {
 			return 0, fmt.Errorf("interrupted: %w", ctx.Err())
 		}
 		fmt.Fprintf(os.Stderr, "elfuse-bench: %s (%s)\n", w.Name, w.Desc)
-		rows, err := measure(ctx, o, w, bins[w.Name], runners, timeouts)
+		rows, err := measure(ctx, o, w, bins[w.Name], w.argv(hostPath(bins, busybox), o.quick), runners, timeouts)
 		if err != nil {
 			return 0, err
 		}
@@ -227,8 +231,9 @@ func run(ctx context.Context, o options) (int, error) {
 		rep.Pull = info
 		rep.Rows = append(rep.Rows, rows...)
 	}
-	rep.Rows = append(rep.Rows, runtimeRows(ctx, o, e)...) // peers.go
-	rep.Rows = append(rep.Rows, shimRows(ctx, o, e)...)    // shim.go
+	rep.Rows = append(rep.Rows, distroRows(ctx, o, e, repo, work)...) // distro.go
+	rep.Rows = append(rep.Rows, runtimeRows(ctx, o, e)...)            // peers.go
+	rep.Rows = append(rep.Rows, shimRows(ctx, o, e)...)               // shim.go
 	rep.DurationS = time.Since(start).Seconds()
 
 	dir := filepath.Join(o.out, start.Format("20060102-150405"))
@@ -270,7 +275,7 @@ func run(ctx context.Context, o options) (int, error) {
 // is spread over all of them. A runner whose run fails, times out or prints a wrong answer stops
 // there for this workload and gets a failure row; one that timed out on the previous
 // maxTimeouts workloads is not run again, so a hung runner cannot stretch the bench.
-func measure(ctx context.Context, o options, w *Workload, bin string, runners []*Runner, timeouts map[string]int) ([]Row, error) {
+func measure(ctx context.Context, o options, w *Workload, bin string, argv []string, runners []*Runner, timeouts map[string]int) ([]Row, error) {
 	args := w.args(o.quick)
 	want, err := w.Expect(args, bin)
 	if err != nil {
@@ -313,8 +318,8 @@ func measure(ctx context.Context, o options, w *Workload, bin string, runners []
 			total := time.Duration(0)
 			var runErr error
 			for range w.repeat(o.quick) {
-				argv, id := r.command(w.Name, bin, args)
-				took, err := runOnce(ctx, timeout, argv, want)
+				cmd, id := r.command(w.Name, argv[0], argv[1:])
+				took, err := runOnce(ctx, timeout, cmd, want)
 				if err != nil && r.cleanup != nil {
 					r.cleanup(id)
 				}
@@ -356,6 +361,10 @@ func measure(ctx context.Context, o options, w *Workload, bin string, runners []
 		if native > 0 && rows[i].Status == "ok" {
 			rows[i].Ratio = rows[i].Median / native
 		}
+		if w.Rate != nil && rows[i].Status == "ok" {
+			rows[i].Rate, rows[i].RateUnit = w.Rate(args)
+			rows[i].Rate /= rows[i].Median
+		}
 	}
 	return rows, nil
 }
@@ -383,6 +392,21 @@ func runPulls(ctx context.Context, o options, e env, work string, pulls []pullWo
 	}
 	return rows, info, nil
 }
+
+// programNotes explains the program rows that need more than their name says, in BENCHMARKS.md.
+const programNotes = `
+Notes on the shell and network rows:
+
+- ` + "`sh-loop`" + ` (issue 3): Debian's busybox-static ` + "`sh -c 'i=0; while [ $i -lt $1 ]; do $2 || exit 1; i=$((i+1)); done; echo sh-loop $i' sh N TRUE`" + `
+  with N = 1000 (100 in ` + "`make bench-quick`" + `) and TRUE the static ` + "`true`" + ` workload: N forks and execs from a shell.
+  Native, elfuse and qemu-x86_64 run the host's /bin/busybox, the containers the bundle's copy of it.
+- ` + "`tcp`" + ` (issue 4): ` + "`bench/workloads/tcp.c`" + `, a forked client writing 256 MiB in 64 KiB writes through one TCP
+  connection on 127.0.0.1 to its parent, which checksums it (32 MiB in ` + "`make bench-quick`" + `). ` + "`http`" + ` (issue 4): ` + "`bench/workloads/http`" + `, a static
+  Go program (CGO_ENABLED=0, built into the cache) whose net/http client makes 10000 sequential GETs of a
+  1 KiB body over one keep-alive connection to its own net/http server on 127.0.0.1, checking every
+  response. The containers run them with their loopback only (runsc ` + "`--network=none`" + ` is gVisor's own netstack).
+  The note column gives MB/s or requests/s over the median wall time, start-up included.
+`
 
 // render prints the table of a saved results.json and, when md is set, writes the markdown page.
 func render(path, md string) error {
@@ -421,7 +445,8 @@ func writeMarkdown(path string, rep *Report) error {
     make bench-quick    # a representative subset in under 3 minutes, same columns
 
 Results (results.json, ratios.png, results.md) go to ` + "`${ELFUSE_CACHE:-~/.cache/elfuse}/bench/results/<timestamp>/`" + `.
-The workloads are the static C programs in ` + "`bench/workloads/`" + `, built with ` + "`gcc -static -O2`" + `; the driver is
+The workloads are the static C programs in ` + "`bench/workloads/`" + `, built with ` + "`gcc -static -O2`" + ` (and one static Go
+program, ` + "`bench/workloads/http`" + `, built with CGO_ENABLED=0 into the cache); the driver is
 ` + "`bench/cmd/elfuse-bench`" + ` (` + "`go run ./bench/cmd/elfuse-bench -h`" + `). Every run's output is checked: a wrong answer
 fails the bench. Container runners (runc, runsc-*) start one container per run from one shared OCI bundle
 (Debian's busybox-static as /bin/busybox plus the workloads), so their times include container start-up; the
@@ -438,10 +463,11 @@ Notes on the runners:
   container's first instruction.
 - ` + "`qemu-x86_64`" + ` is Debian's qemu-user-static on the same binary: the user-mode translator that elfuse loads
   for cross-architecture guests, as a reference.
-`)
+` + programNotes)
 	if rep.Pull != nil {
 		writePullNotes(&b, rep.Pull)
 	}
+	distroNotes(&b, rep)       // distro.go
 	writeRuntimeNotes(&b, rep) // peers.go
 	b.WriteString(`
 ## Results

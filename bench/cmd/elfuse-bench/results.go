@@ -36,6 +36,12 @@ type Row struct {
 	PerOpNs float64 `json:"per_op_ns,omitempty"`
 	// OpLabel says what one iteration is.
 	OpLabel string `json:"op,omitempty"`
+	// Rate is how much one run moves per second of its median (RateUnit: MB/s, req/s), wall
+	// time including the program's start-up; 0 when the workload has no rate.
+	Rate     float64 `json:"rate,omitempty"`
+	RateUnit string  `json:"rate_unit,omitempty"`
+	// Note is more to show in the note column (the distro rows' ratio to runsc).
+	Note string `json:"note,omitempty"`
 }
 
 // Floor is the bare VM exit round trip measured by hv/kvm's BenchmarkExitRoundTrip.
@@ -103,6 +109,14 @@ func fmtRatio(r float64) string {
 	}
 }
 
+// fmtRate formats a rate with three significant figures and no exponent.
+func fmtRate(v float64) string {
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
 // cells returns the row's table cells: workload, runner, median, min, max, ratio, per op, note.
 func (r *Row) cells() []string {
 	perOp := "-"
@@ -112,10 +126,17 @@ func (r *Row) cells() []string {
 	if r.Status != "ok" {
 		return []string{r.Workload, r.Runner, "-", "-", "-", "-", "-", r.Status + ": " + r.Reason}
 	}
-	note := ""
+	var notes []string
 	if r.RatioTo != "" {
-		note = "ratio to " + r.RatioTo
+		notes = append(notes, "ratio to "+r.RatioTo)
 	}
+	if r.Rate > 0 {
+		notes = append(notes, fmtRate(r.Rate)+" "+r.RateUnit)
+	}
+	if r.Note != "" {
+		notes = append(notes, r.Note)
+	}
+	note := strings.Join(notes, "; ")
 	return []string{r.Workload, r.Runner, fmtDur(r.Median), fmtDur(r.Min), fmtDur(r.Max), fmtRatio(r.Ratio), perOp, note}
 }
 

@@ -121,6 +121,12 @@ var errWrongOutput = errors.New("wrong output")
 // runOnce runs argv with a deadline, in its own process group so a timeout kills everything it
 // started, and checks that it exits 0 and prints exactly want. It returns the wall time.
 func runOnce(ctx context.Context, timeout time.Duration, argv []string, want string) (time.Duration, error) {
+	return runOnceWith(ctx, timeout, argv, want, nil)
+}
+
+// runOnceWith is runOnce with setup, when set, adjusting the command (its directory, environment,
+// a chroot) before it starts.
+func runOnceWith(ctx context.Context, timeout time.Duration, argv []string, want string, setup func(*exec.Cmd)) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -128,6 +134,9 @@ func runOnce(ctx context.Context, timeout time.Duration, argv []string, want str
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if setup != nil {
+		setup(cmd)
+	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()

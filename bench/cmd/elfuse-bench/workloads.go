@@ -16,6 +16,9 @@ import (
 var elfuseHas = map[string]bool{
 	"processes": true,
 	"threads":   true,
+	// pselect6 with a signal mask that unblocks a blocked signal (GNU make -j's jobserver wait for
+	// SIGCHLD).
+	"pselect-sigmask": true,
 }
 
 // Workload is one benchmark program and how to run and check it.
@@ -41,6 +44,18 @@ type Workload struct {
 	// Expect returns the exact stdout a correct run prints, given the arguments and the path of the
 	// workload binary on the host.
 	Expect func(args []string, bin string) (string, error)
+	// Source says how the workload's binary is built: "" (bench/workloads/<Name>.c with gcc
+	// -static), "go" (the Go package bench/workloads/<Name>, CGO_ENABLED=0) or "none" (the
+	// workload runs other programs only).
+	Source string
+	// Argv, when set, returns the whole command line from the arguments, with path giving where a
+	// program is as the runner sees it: "busybox" or another workload's name (on the host, or
+	// /bin/busybox and /w/<name> in a container). Unset, the command is the workload's own binary
+	// followed by the arguments.
+	Argv func(path func(prog string) string, args []string) []string
+	// Rate, when set, returns how much one run moves and the unit of that per second (for example
+	// 256 MiB as 268.4, "MB/s"); the note column shows it over the median.
+	Rate func(args []string) (float64, string)
 }
 
 // workloads is the bench's list, in the order the table shows it.
@@ -163,6 +178,22 @@ var workloads = []Workload{
 		},
 	},
 	{
+		Name: "tcp", Desc: "TCP throughput over one 127.0.0.1 connection, N MiB", Args: []string{"256"}, QuickArgs: []string{"32"},
+		OpsArg: -1, Needs: []string{"processes"}, Quick: true,
+		Expect: func(a []string, _ string) (string, error) {
+			mib, err := strconv.ParseUint(a[0], 10, 64)
+			if err != nil {
+				return "", fmt.Errorf("tcp size %q: %w", a[0], err)
+			}
+			chunks := mib * 16 // as pipe: every 64 KiB chunk sums to 256*(0+...+255)
+			return fmt.Sprintf("tcp %d bytes=%d sum=%d\n", mib, mib<<20, chunks*256*255*256/2), nil
+		},
+		Rate: func(a []string) (float64, string) {
+			mib, _ := strconv.Atoi(a[0])
+			return float64(mib) * (1 << 20) / 1e6, "MB/s"
+		},
+	},
+	{
 		Name: "thread", Desc: "pthread create+join loop", Args: []string{"2000"}, QuickArgs: []string{"200"},
 		OpsArg: 0, OpLabel: "1 thread", Needs: []string{"threads"},
 		Expect: func(a []string, _ string) (string, error) {
@@ -180,7 +211,38 @@ var workloads = []Workload{
 			return fmt.Sprintf("futex %s handed=%s\n", a[0], a[0]), nil
 		},
 	},
+	{
+		// Issue 4: a static Go program (CGO_ENABLED=0, bench/workloads/http): a net/http server
+		// and client in one process, N GETs of 1 KiB over one keep-alive connection.
+		Name: "http", Desc: "net/http GETs over one keep-alive 127.0.0.1 connection (Go)", Args: []string{"10000"}, QuickArgs: []string{"1000"},
+		OpsArg: 0, OpLabel: "1 request", Needs: []string{"threads"}, Source: "go",
+		Expect: func(a []string, _ string) (string, error) {
+			n, err := strconv.Atoi(a[0])
+			if err != nil {
+				return "", fmt.Errorf("http count %q: %w", a[0], err)
+			}
+			return fmt.Sprintf("http %d ok=%d bytes=%d keepalive=true\n", n, n, n*1024), nil
+		},
+		Rate: func(a []string) (float64, string) {
+			n, _ := strconv.Atoi(a[0])
+			return float64(n), "req/s"
+		},
+	},
+	{
+		// Issue 3: BusyBox's sh running N commands (fork+exec of the static true workload each).
+		Name: "sh-loop", Desc: "busybox sh running N commands (static true)", Args: []string{"1000"}, QuickArgs: []string{"100"},
+		OpsArg: 0, OpLabel: "1 command", Needs: []string{"processes"}, Source: "none", Quick: true,
+		Argv: func(path func(string) string, a []string) []string {
+			return []string{path("busybox"), "sh", "-c", shLoop, "sh", a[0], path("true")}
+		},
+		Expect: func(a []string, _ string) (string, error) {
+			return fmt.Sprintf("sh-loop %s\n", a[0]), nil
+		},
+	},
 }
+
+// shLoop is the sh-loop workload's script: $1 times run $2, stopping at the first failure.
+const shLoop = `i=0; while [ $i -lt $1 ]; do $2 || exit 1; i=$((i+1)); done; echo sh-loop $i`
 
 // pageSum is the sum the touch workloads print for mib MiB: byte 0 of page i
 // holds i mod 256.
@@ -221,6 +283,15 @@ func (w *Workload) repeat(quick bool) int {
 		n = 3
 	}
 	return n
+}
+
+// argv returns the workload's whole command line, with path locating programs as the runner sees
+// them (see Workload.Argv).
+func (w *Workload) argv(path func(string) string, quick bool) []string {
+	if w.Argv != nil {
+		return w.Argv(path, w.args(quick))
+	}
+	return append([]string{path(w.Name)}, w.args(quick)...)
 }
 
 // ops returns the loop's iteration count, or 0 when the workload has none.
