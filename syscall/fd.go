@@ -12,8 +12,9 @@ import (
 type fdEntry struct {
 	host    int
 	cloexec bool
-	path    string // guest path it was opened by, for /proc and traces
-	kind    fdKind // whether reads and writes may block
+	path    string   // guest path it was opened by, for /proc and traces
+	kind    fdKind   // whether reads and writes may block
+	pidfd   *Process // the process of a pidfd
 }
 
 // fdKind says whether I/O on an fd can block (pipes, sockets, ttys) and so

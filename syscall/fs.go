@@ -246,7 +246,7 @@ func (t *Thread) rw(fd, va, n uint64, write, vec, pos bool, off int64) int64 {
 	if e != 0 {
 		return e
 	}
-	if pos && off < 0 {
+	if pos && off < 0 || f.pidfd != nil {
 		return -EINVAL
 	}
 	var bufs [][]byte

@@ -80,6 +80,7 @@ type Process struct {
 	stopped    bool // stopped by a signal
 	event      int  // unreported stop (0x7f|sig<<8) or continue (0xffff)
 	vforkDone  chan struct{}
+	pidfds     []int // host eventfds of pidfds for it, signalled at its end
 	alarm      *time.Timer
 	alarmAt    time.Time
 	alarmEvery time.Duration
@@ -241,6 +242,7 @@ func (p *Process) finish() {
 	}
 	p.zombie = true
 	p.status = p.exitStatus
+	p.endPidfdsLocked()
 	sb.hangupLocked(p)
 	// Orphans go to the nearest living ancestor that is a subreaper, else
 	// to the first process.

@@ -133,6 +133,16 @@ func sysWaitid(t *Thread, a *[6]uint64) int64 {
 			return -EINVAL
 		}
 		sel = func(c *Process) bool { return c.pid == id }
+	case pPIDFD:
+		f, e := t.fd(uint64(id))
+		if e != 0 {
+			return e
+		}
+		if f.pidfd == nil {
+			return -EBADF
+		}
+		target := f.pidfd
+		sel = func(c *Process) bool { return c == target }
 	case pPGID:
 		if id < 0 {
 			return -EINVAL
