@@ -15,6 +15,15 @@ type fdEntry struct {
 	path    string   // guest path it was opened by, for /proc and traces
 	kind    fdKind   // whether reads and writes may block
 	pidfd   *Process // the process of a pidfd
+	// regen makes the content of a synthetic file (/proc): made again
+	// when a read starts at its beginning, as Linux's seq_files are.
+	regen func() []byte
+}
+
+// dup is a new entry for the host fd h, a duplicate of e's (the same open
+// file: its path, kind, pidfd and synthetic content).
+func (e *fdEntry) dup(h int, cloexec bool) *fdEntry {
+	return &fdEntry{host: h, cloexec: cloexec, path: e.path, kind: e.kind, pidfd: e.pidfd, regen: e.regen}
 }
 
 // fdKind says whether I/O on an fd can block (pipes, sockets, ttys) and so

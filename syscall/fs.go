@@ -61,7 +61,7 @@ func (t *Thread) openat(dirfd uint64, pathVA uint64, flags, mode uint64) int64 {
 		return errno(err)
 	}
 	p := t.lookedUp
-	return t.proc.addFD(&fdEntry{host: hfd, cloexec: flags&oCloexec != 0, path: p}, 0)
+	return t.proc.addFD(&fdEntry{host: hfd, cloexec: flags&oCloexec != 0, path: p, regen: t.lookedUpData}, 0)
 }
 
 func sysOpen(t *Thread, a *[6]uint64) int64 {
@@ -257,6 +257,9 @@ func (t *Thread) rw(fd, va, n uint64, write, vec, pos bool, off int64) int64 {
 	}
 	if e != 0 {
 		return e
+	}
+	if f.regen != nil && !write {
+		t.regenerate(f, pos, off)
 	}
 	if pos {
 		// Positional I/O fails at once on a stream (ESPIPE): no wait.
@@ -936,7 +939,7 @@ func (t *Thread) dupTo(old *fdEntry, newfd int, cloexec bool) int64 {
 	if err != nil {
 		return errno(err)
 	}
-	ne := &fdEntry{host: h, cloexec: cloexec, path: old.path}
+	ne := old.dup(h, cloexec)
 	if newfd < 0 {
 		return t.proc.addFD(ne, 0)
 	}
@@ -1011,7 +1014,7 @@ func sysFcntl(t *Thread, a *[6]uint64) int64 {
 		if err != nil {
 			return errno(err)
 		}
-		return t.proc.addFD(&fdEntry{host: h, cloexec: a[1] == fDupfdCloexec, path: f.path}, int(int32(a[2])))
+		return t.proc.addFD(f.dup(h, a[1] == fDupfdCloexec), int(int32(a[2])))
 	case fGetfd:
 		if f.cloexec {
 			return 1

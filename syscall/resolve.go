@@ -92,8 +92,9 @@ type lookup struct {
 	guest string
 	magic bool
 	// readOnly marks an entry of a synthetic file system that the guest
-	// may not change.
+	// may not change; data makes a synthetic file's content.
 	readOnly bool
+	data     func() []byte
 }
 
 // maxSymlinks is Linux's limit on the links followed in one lookup.
@@ -619,7 +620,11 @@ func (c *confined) walkFrom(who *Thread, chroot *chrootDir, real bool, p string,
 		release(false)
 		c.keepTop(stack, keep)
 		ro := stack[len(stack)-1].node != nil && (n == nil || n.mode&0o222 == 0)
-		return lookup{dir: stack[len(stack)-1].fd, name: name, guest: guest, readOnly: ro}, nil
+		l := lookup{dir: stack[len(stack)-1].fd, name: name, guest: guest, readOnly: ro}
+		if n != nil && n.kind == synthFile {
+			l.data = n.data
+		}
+		return l, nil
 	}
 	todo := splitPath(p)
 	trailingSlash := strings.HasSuffix(p, "/")

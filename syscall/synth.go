@@ -382,3 +382,36 @@ func (sb *Sandbox) closeFS() {
 	sb.res.Close()
 	sb.synth.close()
 }
+
+// regenerate makes a synthetic file's content again when a read starts at
+// its beginning (off for positional reads, else the file position), so
+// that what is read is the state at the read, as on Linux: a
+// /proc/self/cmdline opened before an exec shows the new program.
+func (t *Thread) regenerate(f *fdEntry, pos bool, off int64) {
+	if !pos {
+		cur, err := unix.Seek(f.host, 0, 1)
+		if err != nil {
+			return
+		}
+		off = cur
+	}
+	if off != 0 {
+		return
+	}
+	data := f.regen()
+	t.asElfuse(func() error {
+		w, err := unix.Open("/proc/self/fd/"+itoa(f.host), unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(w)
+		for len(data) > 0 {
+			n, err := unix.Write(w, data)
+			if err != nil {
+				return err
+			}
+			data = data[n:]
+		}
+		return nil
+	})
+}

@@ -56,8 +56,9 @@ type Thread struct {
 	// call must follow; lookedUpRO: on a synthetic entry the guest may
 	// not change.
 	lookedUpMagic, lookedUpRO bool
-	hc                        *hostCreds   // the OS thread's identity (its worker's)
-	ostid                     atomic.Int32 // the host thread id of the OS thread running it
+	lookedUpData              func() []byte // a synthetic file's content maker
+	hc                        *hostCreds    // the OS thread's identity (its worker's)
+	ostid                     atomic.Int32  // the host thread id of the OS thread running it
 }
 
 func (sb *Sandbox) newThread(p *Process, tid int) (*Thread, error) {

@@ -63,7 +63,7 @@ func (t *Thread) pathArg(va uint64) (string, int64) {
 // system call returns.
 func (t *Thread) hostAt(dirfd uint64, p string, follow bool) (int, string, int64) {
 	res := t.sb.res
-	t.lookedUp, t.lookedUpMagic, t.lookedUpRO = "", false, false
+	t.lookedUp, t.lookedUpMagic, t.lookedUpRO, t.lookedUpData = "", false, false, nil
 	cwd := t.proc.fs.cwd
 	if !path.IsAbs(p) && int32(dirfd) != atFDCWD {
 		e := t.proc.fds.get(int(int32(dirfd)))
@@ -96,7 +96,7 @@ func (t *Thread) hostAt(dirfd uint64, p string, follow bool) (int, string, int64
 	if err != nil {
 		return 0, "", errno(err)
 	}
-	t.lookedUp, t.lookedUpMagic, t.lookedUpRO = l.guest, l.magic, l.readOnly
+	t.lookedUp, t.lookedUpMagic, t.lookedUpRO, t.lookedUpData = l.guest, l.magic, l.readOnly, l.data
 	return l.dir, l.name, 0
 }
 
