@@ -13,7 +13,7 @@ var ErrFault = errors.New("bad guest address")
 // that user mode may access it (write access if write) and faulting in
 // lazy pages as the guest would.
 func (as *AddressSpace) page(va uint64, write bool) ([]byte, error) {
-	if va >= UserLimit {
+	if va >= UserLimit || as.released {
 		return nil, ErrFault
 	}
 	for try := 0; try < 2; try++ {

@@ -118,6 +118,9 @@ type AddressSpace struct {
 	BrkStart, Brk uint64
 	// MmapTop is where top-down mmap placement starts.
 	MmapTop uint64
+	// released: the tables are gone (their frames may hold anything now);
+	// a reader of another process's memory (/proc) then finds nothing.
+	released bool
 }
 
 // NewAddressSpace returns an empty address space with the kernel area.
@@ -147,6 +150,7 @@ func (as *AddressSpace) releaseL() {
 	as.pt.commit()
 	as.pt.freeTree(as.pt.root, 4, map[int]bool{amd64.KernelPML4: true})
 	as.vmas = nil
+	as.released = true
 }
 
 // VMAs returns the mappings in address order (read-only view).
