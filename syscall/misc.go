@@ -86,15 +86,7 @@ const (
 
 func sysUname(t *Thread, a *[6]uint64) int64 {
 	var b [65 * 6]byte
-	host, domain := t.sb.cfg.Hostname, t.sb.cfg.Domainname
-	if host == "" {
-		var un unix.Utsname
-		_ = unix.Uname(&un)
-		host = cstr(un.Nodename[:])
-	}
-	if domain == "" {
-		domain = "(none)"
-	}
+	host, domain := t.sb.utsNames()
 	for i, s := range []string{"Linux", host, unameRelease, unameVersion, "x86_64", domain} {
 		copy(b[65*i:65*i+64], s)
 	}
@@ -803,3 +795,53 @@ func sysSetgroups(t *Thread, a *[6]uint64) int64 {
 	t.proc.cred.groups = gs
 	return 0
 }
+
+// utsNames are the sandbox's host and domain names (uname, /proc/sys):
+// the configuration's, or what sethostname and setdomainname set, or the
+// host's name and "(none)".
+func (sb *Sandbox) utsNames() (host, domain string) {
+	sb.mu.Lock()
+	host, domain, hostSet, domainSet := sb.hostname, sb.domainname, sb.hostSet, sb.domainSet
+	sb.mu.Unlock()
+	if !hostSet {
+		host = sb.cfg.Hostname
+		if host == "" {
+			var un unix.Utsname
+			unix.Uname(&un)
+			host = cstr(un.Nodename[:])
+		}
+	}
+	if !domainSet {
+		domain = sb.cfg.Domainname
+		if domain == "" {
+			domain = "(none)"
+		}
+	}
+	return host, domain
+}
+
+// setUTSName is sethostname and setdomainname: the sandbox's own names
+// (a UTS namespace of its own), never the host's.
+func (t *Thread) setUTSName(va, n uint64, domain bool) int64 {
+	if !t.hasCap(capSysAdmin) {
+		return -EPERM
+	}
+	if n > 64 {
+		return -EINVAL
+	}
+	b := make([]byte, n)
+	if e := t.get(va, b); e != 0 {
+		return e
+	}
+	t.sb.mu.Lock()
+	defer t.sb.mu.Unlock()
+	if domain {
+		t.sb.domainname, t.sb.domainSet = string(b), true
+	} else {
+		t.sb.hostname, t.sb.hostSet = string(b), true
+	}
+	return 0
+}
+
+func sysSethostname(t *Thread, a *[6]uint64) int64   { return t.setUTSName(a[0], a[1], false) }
+func sysSetdomainname(t *Thread, a *[6]uint64) int64 { return t.setUTSName(a[0], a[1], true) }

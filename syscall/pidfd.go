@@ -4,6 +4,8 @@ package syscall
 
 import (
 	"encoding/binary"
+	"path"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,7 +75,11 @@ func sysPidfdSendSignal(t *Thread, a *[6]uint64) int64 {
 		return e
 	}
 	sig, info, flags := int(a[1]), a[2], a[3]
-	if f.pidfd == nil {
+	target := f.pidfd
+	if target == nil {
+		target = t.procDirProcess(f.path)
+	}
+	if target == nil {
 		return -EBADF
 	}
 	if flags != 0 || sig < 0 || sig > NSIG {
@@ -86,7 +92,7 @@ func sysPidfdSendSignal(t *Thread, a *[6]uint64) int64 {
 			return e
 		}
 		code := int32(binary.LittleEndian.Uint32(raw[8:]))
-		if (code >= 0 || code == siTkill) && f.pidfd != t.proc {
+		if (code >= 0 || code == siTkill) && target != t.proc {
 			return -EPERM
 		}
 		si = sigInfo{code: code, raw: raw}
@@ -94,7 +100,7 @@ func sysPidfdSendSignal(t *Thread, a *[6]uint64) int64 {
 	sb := t.sb
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	p := f.pidfd
+	p := target
 	if p.zombie || sb.procs[p.pid] != p {
 		return -ESRCH
 	}
@@ -102,4 +108,21 @@ func sysPidfdSendSignal(t *Thread, a *[6]uint64) int64 {
 		sb.sendLocked(p, nil, sig, si)
 	}
 	return 0
+}
+
+// procDirProcess is the process whose /proc/PID directory the guest path g
+// is (Linux takes such a directory's fd as a pidfd), or nil.
+func (t *Thread) procDirProcess(g string) *Process {
+	res := t.sb.res
+	parent := path.Dir(g)
+	if res.SyntheticAt(g) != "proc" || res.SyntheticAt(parent) != "proc" || res.SyntheticAt(path.Dir(parent)) == "proc" {
+		return nil
+	}
+	pid, err := strconv.Atoi(path.Base(g))
+	if err != nil || itoa(pid) != path.Base(g) {
+		return nil
+	}
+	t.sb.mu.Lock()
+	defer t.sb.mu.Unlock()
+	return t.sb.procs[pid]
 }

@@ -84,6 +84,7 @@ type Process struct {
 	alarm      *time.Timer
 	alarmAt    time.Time
 	alarmEvery time.Duration
+	cpuTimers  [2]*cpuTimer // ITIMER_VIRTUAL, ITIMER_PROF
 	exiting    atomic.Bool
 	exitStatus int           // wait status decided by exit_group or a fatal signal
 	execed     bool          // has called execve (the parent may no longer setpgid it)

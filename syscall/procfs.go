@@ -682,20 +682,8 @@ func (s *synthFS) mounts() []byte {
 // guest shares them, and the container's sysctls over them.
 func (s *synthFS) procSys() *synthNode {
 	sb := s.sb
-	host := func() string {
-		if sb.cfg.Hostname != "" {
-			return sb.cfg.Hostname
-		}
-		var un unix.Utsname
-		unix.Uname(&un)
-		return cstr(un.Nodename[:])
-	}
-	domain := func() string {
-		if sb.cfg.Domainname != "" {
-			return sb.cfg.Domainname
-		}
-		return "(none)"
-	}
+	host := func() string { h, _ := sb.utsNames(); return h }
+	domain := func() string { _, d := sb.utsNames(); return d }
 	vals := map[string]func() string{
 		"kernel/osrelease":              func() string { return unameRelease },
 		"kernel/ostype":                 func() string { return "Linux" },

@@ -144,6 +144,10 @@ type Sandbox struct {
 	tmark     func(string)
 	mu        sync.Mutex
 	unknown   map[uint64]bool // unimplemented calls already logged
+
+	// The names sethostname and setdomainname set (sb.mu).
+	hostname, domainname string
+	hostSet, domainSet   bool
 	stats     Stats
 	traceMu   sync.Mutex
 }

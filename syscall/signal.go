@@ -927,11 +927,8 @@ func putTimevalPair(b []byte, interval, value time.Duration) {
 }
 
 func sysSetitimer(t *Thread, a *[6]uint64) int64 {
-	if a[0] != 0 {
-		if a[0] > 2 {
-			return -EINVAL
-		}
-		return -EINVAL // ITIMER_VIRTUAL and ITIMER_PROF are not kept
+	if a[0] > 2 {
+		return -EINVAL
 	}
 	var b [32]byte
 	if a[1] != 0 {
@@ -945,7 +942,12 @@ func sysSetitimer(t *Thread, a *[6]uint64) int64 {
 	if int64(le.Uint64(b[8:])) < 0 || le.Uint64(b[8:]) >= 1e6 || int64(le.Uint64(b[24:])) < 0 || le.Uint64(b[24:]) >= 1e6 {
 		return -EINVAL
 	}
-	left, oldIv := t.setAlarm(v, iv)
+	var left, oldIv time.Duration
+	if a[0] == 0 {
+		left, oldIv = t.setAlarm(v, iv)
+	} else {
+		left, oldIv = t.setCPUTimer(int(a[0]), v, iv)
+	}
 	if a[2] != 0 {
 		var o [32]byte
 		putTimevalPair(o[:], oldIv, left)
@@ -968,6 +970,9 @@ func sysGetitimer(t *Thread, a *[6]uint64) int64 {
 		}
 		putTimevalPair(o[:], p.alarmEvery, left)
 		sb.mu.Unlock()
+	} else {
+		left, iv := t.cpuTimerLeft(int(a[0]))
+		putTimevalPair(o[:], iv, left)
 	}
 	return t.put(a[1], o[:])
 }

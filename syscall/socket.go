@@ -706,11 +706,36 @@ func sysGetsockname(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	sa, err := unix.Getsockname(f.host)
+	sa, err := sockName(f.host, unix.SYS_GETSOCKNAME)
 	if err != nil {
 		return errno(err)
 	}
 	return t.putSockaddr(a[1], a[2], sa)
+}
+
+// sockName is getsockname or getpeername (nr). An abstract AF_UNIX name
+// keeps every byte the kernel gives, NULs inside it too (x/sys would stop
+// at the first).
+func sockName(fd int, nr uintptr) (unix.Sockaddr, error) {
+	var raw unix.RawSockaddrAny
+	n := uint32(unsafe.Sizeof(raw))
+	if _, _, en := unix.Syscall(nr, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&n))); en != 0 {
+		return nil, en
+	}
+	if raw.Addr.Family == unix.AF_UNIX && n > 3 {
+		u := (*unix.RawSockaddrUnix)(unsafe.Pointer(&raw))
+		if u.Path[0] == 0 {
+			name := make([]byte, n-3)
+			for i := range name {
+				name[i] = byte(u.Path[1+i])
+			}
+			return &unix.SockaddrUnix{Name: "@" + string(name)}, nil
+		}
+	}
+	if nr == unix.SYS_GETPEERNAME {
+		return unix.Getpeername(fd)
+	}
+	return unix.Getsockname(fd)
 }
 
 func sysGetpeername(t *Thread, a *[6]uint64) int64 {
@@ -718,7 +743,7 @@ func sysGetpeername(t *Thread, a *[6]uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	sa, err := unix.Getpeername(f.host)
+	sa, err := sockName(f.host, unix.SYS_GETPEERNAME)
 	if err != nil {
 		return errno(err)
 	}
@@ -776,6 +801,20 @@ func advance(bufs [][]byte, n int) [][]byte {
 	return bufs
 }
 
+// uioMaxIov is the host's limit on the buffers of one call (UIO_MAXIOV).
+const uioMaxIov = 1024
+
+// streamChunk is as much of bufs as one host call takes. A guest buffer
+// is one slice per page of guest memory, so a large one is more slices
+// than the host accepts; on a stream socket a short transfer is legal and
+// the caller carries on, elsewhere the call gets the host's answer.
+func streamChunk(bufs [][]byte, stream bool) [][]byte {
+	if stream && len(bufs) > uioMaxIov {
+		return bufs[:uioMaxIov]
+	}
+	return bufs
+}
+
 // isStream reports whether host socket fd is SOCK_STREAM.
 func isStream(fd int) bool {
 	ty, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
@@ -797,10 +836,11 @@ func (t *Thread) send(f *fdEntry, m *sockMsg) int64 {
 			fl := m.flags | unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL
 			var n int
 			var err error
+			chunk := streamChunk(bufs, m.stream)
 			if m.to != nil && len(m.to.abstract) >= sunPathMax {
-				n, err = sendmsgRaw(f.host, bufs, oob, m.to.abstract, fl)
+				n, err = sendmsgRaw(f.host, chunk, oob, m.to.abstract, fl)
 			} else {
-				n, err = unix.SendmsgBuffers(f.host, bufs, oob, to, fl)
+				n, err = unix.SendmsgBuffers(f.host, chunk, oob, to, fl)
 			}
 			if err != nil {
 				return errno(err)
@@ -853,7 +893,7 @@ func (t *Thread) recv(f *fdEntry, m *sockMsg) (recvResult, int64) {
 			if res.n > 0 {
 				oob = nil
 			}
-			n, oobn, rf, from, err := unix.RecvmsgBuffers(f.host, bufs, oob, flags|unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+			n, oobn, rf, from, err := unix.RecvmsgBuffers(f.host, streamChunk(bufs, m.stream), oob, flags|unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 			if err != nil {
 				return errno(err)
 			}
