@@ -2,6 +2,7 @@
 # Installs and builds the peers `make bench` compares elfuse with, on a fresh Debian machine, with no
 # hand steps; idempotent, and quiet when everything is already there:
 #   - Debian's runc, qemu-user-static (qemu-x86_64-static) and busybox-static (the bundle's /bin/busybox);
+#   - for the http-wrk row: Debian's wrk, the HTTP load generator on the host;
 #   - for the pull rows: Debian's docker-registry (started by the bench on 127.0.0.1 only; the
 #     package's own service is disabled), skopeo and umoci;
 #   - gVisor's runsc, built from the Go module proxy at the pinned pseudo-version below with
@@ -19,7 +20,7 @@ BENCH=$CACHE/bench
 mkdir -p "$BENCH"
 export PATH=/usr/local/go/bin:$PATH
 
-pkgs=(build-essential busybox-static runc qemu-user-static docker-registry skopeo umoci)
+pkgs=(build-essential busybox-static runc qemu-user-static wrk docker-registry skopeo umoci)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -79,3 +80,4 @@ fi
 ln -sfn "$(basename "$crane")" "$BENCH/crane"
 echo "bench-setup: runc $(runc --version | head -1 | awk '{print $3}'), runsc $RUNSC_VERSION, $(qemu-x86_64-static --version | head -1)"
 echo "bench-setup: crane $CRANE_VERSION, $(skopeo --version), $(umoci --version), $(docker-registry --version | awk '{print $NF}')"
+echo "bench-setup: wrk $(dpkg-query -W -f='${Version}' wrk)"

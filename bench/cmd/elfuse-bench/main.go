@@ -214,6 +214,12 @@ func run(ctx context.Context, o options) (int, error) {
 		}
 		rep.Rows = append(rep.Rows, rows...)
 	}
+	if wrkWanted(o) {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+		rep.Rows = append(rep.Rows, wrkRows(ctx, o, e, bins["http"], runners)...) // httpwrk.go
+	}
 	var pulls []pullWorkload
 	for _, w := range pullWorkloads {
 		if (o.only == "" && !o.quick) || (o.only != "" && slices.Contains(strings.Split(o.only, ","), w.Name)) {
@@ -405,7 +411,19 @@ Notes on the shell and network rows:
   Go program (CGO_ENABLED=0, built into the cache) whose net/http client makes 10000 sequential GETs of a
   1 KiB body over one keep-alive connection to its own net/http server on 127.0.0.1, checking every
   response. The containers run them with their loopback only (runsc ` + "`--network=none`" + ` is gVisor's own netstack).
-  The note column gives MB/s or requests/s over the median wall time, start-up included.
+  The note column gives MB/s or requests/s over the median wall time, start-up included. tcp.c's
+  client asks for 64 KiB in every write() (only after a short write does it ask for the rest of the chunk).
+- ` + "`http-wrk`" + ` (issue 4; ` + "`bench/cmd/elfuse-bench/httpwrk.go`" + `): the same Go server alone
+  (` + "`http serve 127.0.0.1:0`" + `, which prints its port once listening) under each runner, driven by the host's
+  ` + "`wrk -t1 -c8 -d5s`" + ` (Debian's wrk, installed by scripts/bench-setup.sh; 2 s with ` + "`-quick`" + `, where the row
+  runs only when named). Each run starts the server, checks one GET's 1 KiB body, runs wrk (no socket errors
+  and no non-2xx/3xx responses allowed), then stops the server with SIGTERM (through the runtime's ` + "`kill`" + ` for
+  the containers; elfuse passes it on to the guest), which must exit 0 having served at least every request wrk
+  counted (elfuse alone may instead be SIGKILLed after 10 s). Start-up and stop are not timed. The measure is wrk's requests/s (the note); so that lower stays
+  better, the time columns are the time 10000 requests take at that rate, the ratio is native's rate over
+  the runner's and "per op" is 1/rate. The containers use the host's network here, as a load generator on
+  the host cannot reach a container's own loopback: runc a spec without a network namespace, runsc
+  ` + "`--network=host`" + ` (gVisor's hostinet: host sockets, not its netstack).
 `
 
 // render prints the table of a saved results.json and, when md is set, writes the markdown page.
@@ -458,7 +476,7 @@ Notes on the runners:
 
 - ` + "`native`" + ` runs the binary directly; ` + "`elfuse`" + ` runs ` + "`build/elfuse <binary> args`" + `; its rows for workloads that
   need processes or threads stay ` + "`n/a`" + ` until ` + "`elfuseHas`" + ` in ` + "`bench/cmd/elfuse-bench/workloads.go`" + ` says so.
-- ` + "`runc`" + ` is Debian's; ` + "`runsc-systrap`" + ` and ` + "`runsc-ptrace`" + ` are gVisor with ` + "`--network=none`" + `.
+- ` + "`runc`" + ` is Debian's; ` + "`runsc-systrap`" + ` and ` + "`runsc-ptrace`" + ` are gVisor with ` + "`--network=none`" + ` (` + "`--network=host`" + ` for ` + "`http-wrk`" + `).
 - ` + "`runsc-kvm`" + ` is not timed: on PVM (nested KVM without VMX/SVM) its sentry boots and then never runs the
   container's first instruction.
 - ` + "`qemu-x86_64`" + ` is Debian's qemu-user-static on the same binary: the user-mode translator that elfuse loads
