@@ -1056,6 +1056,9 @@ func sysGetcwd(t *Thread, a *[6]uint64) int64 {
 		cwd = underRoot(t.proc.fs.root, t.sb.res.GuestPath(cwd))
 	}
 	b := append([]byte(cwd), 0)
+	if len(b) > unix.PathMax {
+		return -ENAMETOOLONG // callers then walk up with ".." themselves
+	}
 	if uint64(len(b)) > a[1] {
 		return -ERANGE
 	}

@@ -733,8 +733,28 @@ func sysSetresuid(t *Thread, a *[6]uint64) int64 {
 func sysSetresgid(t *Thread, a *[6]uint64) int64 {
 	return t.setgids(idArg(a[0]), idArg(a[1]), idArg(a[2]))
 }
-func sysSetreuid(t *Thread, a *[6]uint64) int64 { return t.setuids(idArg(a[0]), idArg(a[1]), -1) }
-func sysSetregid(t *Thread, a *[6]uint64) int64 { return t.setgids(idArg(a[0]), idArg(a[1]), -1) }
+// setreSaved is the saved id setreuid/setregid set: the new effective id
+// when the real one is set or the effective one changes to other than the
+// old real id, else unchanged (-1).
+func setreSaved(r, e int64, oldReal, oldEff uint32) int64 {
+	if r == -1 && (e == -1 || uint32(e) == oldReal) {
+		return -1
+	}
+	if e == -1 {
+		return int64(oldEff)
+	}
+	return e
+}
+
+func sysSetreuid(t *Thread, a *[6]uint64) int64 {
+	r, e := idArg(a[0]), idArg(a[1])
+	return t.setuids(r, e, setreSaved(r, e, t.proc.cred.uid, t.proc.cred.euid))
+}
+
+func sysSetregid(t *Thread, a *[6]uint64) int64 {
+	r, e := idArg(a[0]), idArg(a[1])
+	return t.setgids(r, e, setreSaved(r, e, t.proc.cred.gid, t.proc.cred.egid))
+}
 
 func sysSetuid(t *Thread, a *[6]uint64) int64 {
 	u := idArg(a[0])

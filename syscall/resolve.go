@@ -485,8 +485,13 @@ func (r *Resolver) chdir(who *Thread, cwd, p string) (string, *cwdDir, error) {
 		unix.Close(fd)
 		return l.guest, nil, nil
 	}
-	// Kept canonical, as the kernel's getcwd reports it.
+	// Kept canonical, as the kernel's getcwd reports it. A path longer
+	// than the kernel will name (PATH_MAX) is the joined one: lookups go
+	// from the directory held open, and getcwd refuses it as Linux does.
 	s, err := readlinkFD(fd)
+	if errors.Is(err, unix.ENAMETOOLONG) && !path.IsAbs(p) {
+		s, err = path.Join(cwd, p), nil
+	}
 	if err != nil {
 		unix.Close(fd)
 		return "", nil, err
