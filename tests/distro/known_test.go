@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"strings"
 	"sync"
+
+	"github.com/elfuse/elfuse/tests/diff"
 )
 
 // known is one KNOWN.md row.
@@ -18,34 +19,20 @@ type known struct {
 // Every line that starts with "|" is a row, so a row cannot be lost by
 // being placed outside the table.
 func parseKnown(path string) (map[string]known, error) {
-	b, err := os.ReadFile(path)
+	rows, err := diff.KnownRows(path, "case", 3)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]known{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "|") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		for j := range cells {
-			cells[j] = strings.TrimSpace(cells[j])
-		}
-		if len(cells) < 3 {
-			return nil, fmt.Errorf("%s:%d: want | case | where | reason |", path, i+1)
-		}
-		if cells[0] == "case" || strings.HasPrefix(cells[0], "---") {
-			continue
-		}
-		name := strings.Trim(cells[0], "`")
-		if cells[1] != "elfuse" && cells[1] != "flaky" {
-			return nil, fmt.Errorf("%s:%d: where is %q, want elfuse or flaky", path, i+1, cells[1])
+	for _, r := range rows {
+		name := r.Cells[0]
+		if r.Cells[1] != "elfuse" && r.Cells[1] != "flaky" {
+			return nil, fmt.Errorf("%s:%d: where is %q, want elfuse or flaky", path, r.Line, r.Cells[1])
 		}
 		if _, dup := out[name]; dup {
-			return nil, fmt.Errorf("%s:%d: %s listed twice", path, i+1, name)
+			return nil, fmt.Errorf("%s:%d: %s listed twice", path, r.Line, name)
 		}
-		out[name] = known{where: cells[1], reason: strings.Join(cells[2:], "|")}
+		out[name] = known{where: r.Cells[1], reason: r.Reason(2)}
 	}
 	return out, nil
 }

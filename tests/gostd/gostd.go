@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/elfuse/elfuse/tests/diff"
 )
 
 // Status is the outcome of one top-level test.
@@ -434,31 +435,17 @@ type Known struct {
 // ParseKnown reads the table rows `| package | test | where | reason |` of a
 // KNOWN.md file; other lines are prose.
 func ParseKnown(path string) (map[string]Known, error) {
-	b, err := os.ReadFile(path)
+	rows, err := diff.KnownRows(path, "package", 4)
 	if err != nil {
 		return nil, err
 	}
 	known := map[string]Known{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "|") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		if len(cells) < 4 {
-			continue
-		}
-		for j := range cells {
-			cells[j] = strings.Trim(strings.TrimSpace(cells[j]), "`")
-		}
-		if cells[0] == "package" || strings.HasPrefix(cells[0], "-") {
-			continue
-		}
-		k := Known{Pkg: cells[0], Test: cells[1], Where: cells[2], Reason: strings.Join(cells[3:], "|")}
+	for _, r := range rows {
+		k := Known{Pkg: r.Cells[0], Test: r.Cells[1], Where: r.Cells[2], Reason: r.Reason(3)}
 		switch k.Where {
 		case "elfuse", "native", "flaky":
 		default:
-			return nil, fmt.Errorf("%s:%d: where must be elfuse, native or flaky, not %q", path, i+1, k.Where)
+			return nil, fmt.Errorf("%s:%d: where must be elfuse, native or flaky, not %q", path, r.Line, k.Where)
 		}
 		known[k.Pkg+" "+k.Test] = k
 	}

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/elfuse/elfuse/tests/diff"
 )
 
 // Status is the outcome of one test (a test method, or a class or module
@@ -619,27 +621,14 @@ func ShortID(module, id string) string {
 // ParseKnown reads the rows `| module | test | native | elfuse | reason |`
 // of a KNOWN.md file; other lines are prose.
 func ParseKnown(path string) (map[string]Known, error) {
-	b, err := os.ReadFile(path)
+	rows, err := diff.KnownRows(path, "module", 5)
 	if err != nil {
 		return nil, err
 	}
 	known := map[string]Known{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "|") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		if len(cells) < 5 {
-			continue
-		}
-		for j := range cells {
-			cells[j] = strings.Trim(strings.TrimSpace(cells[j]), "`")
-		}
-		if cells[0] == "module" || strings.HasPrefix(cells[0], "-") {
-			continue
-		}
-		k := Known{Module: cells[0], Test: cells[1], Native: cells[2], Elfuse: cells[3], Reason: strings.Join(cells[4:], "|")}
+	for _, r := range rows {
+		i, cells := r.Line-1, r.Cells
+		k := Known{Module: cells[0], Test: cells[1], Native: cells[2], Elfuse: cells[3], Reason: r.Reason(4)}
 		okClass := func(s string, flaky bool) bool {
 			return s == "pass" || s == "fail" || s == "skip" || s == "-" || (flaky && s == "flaky")
 		}
