@@ -144,15 +144,23 @@ setup_run() {
     ;;
   elfuse)
     [ -x "$ELFUSE_BIN" ] || die "$ELFUSE_BIN missing: run make elfuse"
+    mkdir -p "$dir/applets"
     cat >"$dir/busybox" <<EOF
 #!$BUSYBOX sh
-# Runs busybox under elfuse; written by scripts/busybox-testsuite.sh.
+# Runs busybox under elfuse; written by scripts/busybox-testsuite.sh. An
+# applet runs from a link named after it, so that its process has the
+# applet's name (comm, argv[0]), as natively.
 a=\${0##*/}
-[ "\$a" = busybox ] || set -- "\$a" "\$@"
 if [ -n "\$BBSUITE_IN_ELFUSE" ]; then
+	[ "\$a" = busybox ] || set -- "\$a" "\$@"
 	exec $BUSYBOX "\$@"
 fi
-BBSUITE_IN_ELFUSE=1 exec timeout -s KILL $CMD_TIMEOUT $ELFUSE_BIN $BUSYBOX "\$@"
+prog=$BUSYBOX
+if [ "\$a" != busybox ]; then
+	prog=$dir/applets/\$a
+	[ -e "\$prog" ] || ln -sf $BUSYBOX "\$prog"
+fi
+BBSUITE_IN_ELFUSE=1 exec timeout -s KILL $CMD_TIMEOUT $ELFUSE_BIN "\$prog" "\$@"
 EOF
     chmod +x "$dir/busybox"
     ;;
