@@ -733,6 +733,7 @@ func sysSetresuid(t *Thread, a *[6]uint64) int64 {
 func sysSetresgid(t *Thread, a *[6]uint64) int64 {
 	return t.setgids(idArg(a[0]), idArg(a[1]), idArg(a[2]))
 }
+
 // setreSaved is the saved id setreuid/setregid set: the new effective id
 // when the real one is set or the effective one changes to other than the
 // old real id, else unchanged (-1).

@@ -148,8 +148,8 @@ type Sandbox struct {
 	// The names sethostname and setdomainname set (sb.mu).
 	hostname, domainname string
 	hostSet, domainSet   bool
-	stats     Stats
-	traceMu   sync.Mutex
+	stats                Stats
+	traceMu              sync.Mutex
 }
 
 // ExitStatus is how the guest's first process ended: Code for exit(Code),
