@@ -68,23 +68,7 @@ func (t *Thread) getxattr(nameVA, valVA, size uint64, call func(name string, b [
 	if e != 0 {
 		return e
 	}
-	if size > xattrSizeMax {
-		size = xattrSizeMax
-	}
-	var b []byte
-	if size > 0 {
-		b = make([]byte, size)
-	}
-	n, err := call(name, b)
-	if err != nil {
-		return errno(err)
-	}
-	if size > 0 {
-		if e := t.put(valVA, b[:n]); e != 0 {
-			return e
-		}
-	}
-	return int64(n)
+	return t.listxattr(valVA, size, func(b []byte) (int, error) { return call(name, b) })
 }
 
 func (t *Thread) pathGetxattr(a *[6]uint64, follow bool) int64 {
@@ -179,6 +163,9 @@ func (t *Thread) fdWritable(f *fdEntry) int64 {
 }
 
 // listxattr serves the three listxattr forms.
+// listxattr runs call with a buffer of size bytes (at most XATTR_SIZE_MAX;
+// 0 asks for the size only) and copies what it got to valVA: the shape of
+// listxattr and getxattr alike.
 func (t *Thread) listxattr(valVA, size uint64, call func(b []byte) (int, error)) int64 {
 	if size > xattrSizeMax {
 		size = xattrSizeMax
