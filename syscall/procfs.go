@@ -383,10 +383,15 @@ func (s *synthFS) procStat(p *Process, ps procSnap) []byte {
 		exitCode = p.status
 	}
 	s.sb.mu.Unlock()
+	// CPU time in clock ticks: user from the threads' CPUCLOCK_VIRT, system
+	// the rest of their CPUCLOCK_PROF.
+	tick := time.Second / clockTicks
+	user, all := s.sb.processCPU(p, cpuClockVirt), s.sb.processCPU(p, cpuClockProf)
+	utime, stime := uint64(user/tick), uint64(max(all-user, 0)/tick)
 	return fmt.Appendf(nil, "%d (%s) %c %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d\n",
 		ps.pid, ps.comm, ps.state[0], ps.ppid, ps.pgid, ps.sid, ps.ttyNr, ps.tpgid, 0x400000,
 		0, 0, 0, 0, // minflt cminflt majflt cmajflt
-		0, 0, 0, 0, // utime stime cutime cstime
+		utime, stime, 0, 0, // cutime cstime: not kept
 		20, 0, ps.threads, 0, bootTicks(p.born), m.size, m.rss/mm.PageSize, rss,
 		m.startCode, m.endCode, p.strs.argStart, 0, 0,
 		ps.shdPnd|ps.sigPnd, ps.sigBlk, ign, cgt, 0, 0, 0, ps.exitSignal, 0, 0, 0, 0, 0, 0,
