@@ -270,10 +270,6 @@ func Exec(elfuse string, s Step, dir string, timeout time.Duration) Result {
 		env = BaseEnv
 	}
 	cmd.Env = append(append([]string{}, env...), "DIFF_TMP="+dir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 5 * time.Second
 	switch {
 	case s.Stdin == nil:
 	case s.StdinFile:
@@ -293,6 +289,17 @@ func Exec(elfuse string, s Step, dir string, timeout time.Duration) Result {
 	default:
 		cmd.Stdin = bytes.NewReader(s.Stdin)
 	}
+	return RunCmd(ctx, cmd, timeout)
+}
+
+// RunCmd runs cmd, made with exec.CommandContext(ctx, ...) under timeout,
+// gathering its stdout and stderr, and classifies how it ended: "exit N",
+// "signal NAME", or an error (a timeout among them).
+func RunCmd(ctx context.Context, cmd *exec.Cmd, timeout time.Duration) Result {
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// CommandContext kills with SIGKILL (elfuse ignores SIGTERM).
+	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err := cmd.Run()
 	r := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Elapsed: time.Since(start)}
@@ -312,9 +319,9 @@ func Exec(elfuse string, s Step, dir string, timeout time.Duration) Result {
 	return r
 }
 
-// statusEqual reports whether two statuses agree. A guest killed by signal N
+// StatusEqual reports whether two statuses agree. A guest killed by signal N
 // may surface from elfuse as exit 128+N, so those count as equal.
-func statusEqual(a, b Result) bool {
+func StatusEqual(a, b Result) bool {
 	if a.Status == b.Status {
 		return true
 	}
@@ -371,7 +378,7 @@ func RunPair(t testing.TB, elfuse string, c Case) (native, other []Result) {
 	for i := range c.Steps {
 		n, o := native[i], other[i]
 		var msgs []string
-		if !statusEqual(n, o) {
+		if !StatusEqual(n, o) {
 			msgs = append(msgs, fmt.Sprintf("status: native %s, %s %s", n.Status, otherName, o.Status))
 		}
 		if !bytes.Equal(n.Stdout, o.Stdout) {

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -154,40 +153,10 @@ func runSide(elfuse, root, guestDir string, c tcase) diff.Result {
 		cmd.Dir = root + guestDir
 	}
 	cmd.Env = append(append(append([]string{}, baseEnv...), c.env...), "DISTRO_TMP="+guestDir, "TMPDIR="+guestDir)
-	// CommandContext kills with SIGKILL (elfuse ignores SIGTERM).
-	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if c.stdin != "" {
 		cmd.Stdin = strings.NewReader(c.stdin)
 	}
-	start := time.Now()
-	err := cmd.Run()
-	r := diff.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Elapsed: time.Since(start)}
-	switch {
-	case ctx.Err() == context.DeadlineExceeded:
-		r.Status, r.Code = fmt.Sprintf("error: timed out after %v", timeout), -1
-	case cmd.ProcessState != nil:
-		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			r.Status, r.Code = "signal "+ws.Signal().String(), 128+int(ws.Signal())
-		} else {
-			r.Status, r.Code = fmt.Sprintf("exit %d", ws.ExitStatus()), ws.ExitStatus()
-		}
-	default:
-		r.Status, r.Code = "error: "+err.Error(), -1
-	}
-	return r
-}
-
-// statusEqual reports whether two statuses agree; a guest killed by signal
-// N may surface from elfuse as exit 128+N.
-func statusEqual(a, b diff.Result) bool {
-	if a.Status == b.Status {
-		return true
-	}
-	return a.Code == b.Code && a.Code > 128 &&
-		(strings.HasPrefix(a.Status, "signal") || strings.HasPrefix(b.Status, "signal"))
+	return diff.RunCmd(ctx, cmd, timeout)
 }
 
 // prepare empties (or makes) the scratch directory and fills it.
@@ -260,7 +229,7 @@ func normalize(r diff.Result) diff.Result {
 // compare returns the differences between a native and an elfuse result.
 func compare(n, o diff.Result, otherName string) []string {
 	var msgs []string
-	if !statusEqual(n, o) {
+	if !diff.StatusEqual(n, o) {
 		msgs = append(msgs, fmt.Sprintf("status: native %s, %s %s", n.Status, otherName, o.Status))
 	}
 	if !bytes.Equal(n.Stdout, o.Stdout) {
