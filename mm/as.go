@@ -121,6 +121,11 @@ type AddressSpace struct {
 	// released: the tables are gone (their frames may hold anything now);
 	// a reader of another process's memory (/proc) then finds nothing.
 	released bool
+	// private are the pages of the private slot, by address (MapPrivate).
+	private map[uint64]uint64
+	// Ext is state a user of the address space attaches to it (the syscall
+	// layer's exitless call sites); mm never looks at it.
+	Ext any
 }
 
 // NewAddressSpace returns an empty address space with the kernel area.
@@ -147,6 +152,7 @@ func (as *AddressSpace) rootL() uint64 { return as.pt.root }
 func (as *AddressSpace) releaseL() {
 	defer as.phys.Batch()()
 	as.unmapL(0, UserLimit)
+	as.releasePrivateL()
 	as.pt.commit()
 	as.pt.freeTree(as.pt.root, 4, map[int]bool{amd64.KernelPML4: true})
 	as.vmas = nil

@@ -37,7 +37,11 @@ func (as *AddressSpace) forkL() (*AddressSpace, error) {
 		as.pt.setEntry(newRoot, i, pc|e&^addrMask)
 		child.pt.setEntry(child.pt.root, i, cc|e&^addrMask)
 	}
-	as.pt.setEntry(newRoot, amd64.KernelPML4, as.pt.entry(old, amd64.KernelPML4))
+	// The upper half: the shared kernel area, and the private slot, which
+	// stays the parent's own (the child starts without private pages).
+	for i := 256; i < 512; i++ {
+		as.pt.setEntry(newRoot, i, as.pt.entry(old, i))
+	}
 	as.pt.retired = append(as.pt.retired, old)
 	as.pt.root = newRoot
 	as.pt.changed = true

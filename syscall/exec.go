@@ -231,6 +231,7 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 		return -EINTR // t itself is ending (exit_group or a fatal signal)
 	}
 	// The point of no return: the old image goes.
+	t.xlDetach()
 	old, owned := p.as, p.asOwned
 	sb.mu.Lock()
 	p.as, p.asOwned = as, true
@@ -274,7 +275,9 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 	root, _ := as.Commit()
 	t.sregs.CR3 = root
 	t.loaded.Store(root)
-	t.sregs.FS.Base, t.sregs.GS.Base = 0, 0
+	t.sregs.FS.Base, t.guestGS = 0, 0
+	t.xlAttach()
+	t.applyGS()
 	amd64.SetUserMode(t.sregs)
 	t.sregsDirty = true
 	*t.regs = hv.AMD64Regs{RIP: img.Entry, RSP: img.SP, RFLAGS: amd64.UserFlags(0)}

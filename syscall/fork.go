@@ -100,6 +100,9 @@ func (t *Thread) clone(flags, newsp, ptid, ctid, tls uint64) int64 {
 		if c.as, err = p.as.Fork(); err != nil {
 			return -ENOMEM
 		}
+		if xs, ok := p.as.Ext.(*xlSpace); ok {
+			c.as.Ext = xs.fork(c.as)
+		}
 		c.asOwned = true
 	}
 	if flags&cloneFiles != 0 {
@@ -219,7 +222,7 @@ func (t *Thread) cloneThread(flags, newsp, ptid, ctid, tls uint64) int64 {
 // words CLONE_PARENT_SETTID and CLONE_CHILD_SETTID ask for written (as on
 // Linux, a bad address there is not an error of clone).
 func (t *Thread) childStart(th *Thread, childAS *mm.AddressSpace, flags, newsp, ptid, ctid, tls uint64, xs []byte) startState {
-	st := startState{regs: *t.regs, fs: t.sregs.FS.Base, gs: t.sregs.GS.Base, xsave: xs}
+	st := startState{regs: *t.regs, fs: t.sregs.FS.Base, gs: t.guestGS, xsave: xs}
 	st.regs.RAX = 0
 	if newsp != 0 {
 		st.regs.RSP = newsp

@@ -297,8 +297,12 @@ func (t *Thread) clockRead(id int32, res bool) (unix.Timespec, int64) {
 		if !validClock(id) {
 			return ts, -EINVAL
 		}
-		if id == unix.CLOCK_PROCESS_CPUTIME_ID {
+		switch id {
+		case unix.CLOCK_PROCESS_CPUTIME_ID:
 			return t.clockRead(^int32(0)<<3|cpuClockSched, res) // the caller's process
+		case unix.CLOCK_THREAD_CPUTIME_ID:
+			// The caller's vCPU thread, not whichever thread serves the call.
+			return t.clockRead(^int32(0)<<3|4|cpuClockSched, res)
 		}
 		return ts, errno(read(id))
 	}
@@ -486,13 +490,13 @@ func sysArchPrctl(t *Thread, a *[6]uint64) int64 {
 		if a[1] >= 1<<47 {
 			return -EPERM
 		}
-		t.sregs.GS.Base = a[1]
-		t.sregsDirty = true
+		t.guestGS = a[1]
+		t.applyGS()
 		return 0
 	case archGetFS:
 		return t.putU64(a[1], t.sregs.FS.Base)
 	case archGetGS:
-		return t.putU64(a[1], t.sregs.GS.Base)
+		return t.putU64(a[1], t.guestGS)
 	}
 	return -EINVAL
 }

@@ -78,6 +78,8 @@ type Config struct {
 	// UIDMap and GIDMap are what /proc/PID/uid_map and gid_map show (a
 	// container's user namespace mappings); empty is the identity.
 	UIDMap, GIDMap []IDMap
+	// Syscalls chooses the exit or the exitless path for system calls.
+	Syscalls SyscallMode
 }
 
 // Stats are counters of a finished sandbox (updated atomically).
@@ -85,6 +87,12 @@ type Stats struct {
 	Exits    uint64
 	Syscalls uint64
 	Faults   uint64
+	// Exitless counts the calls servers ran without an exit, Patched the
+	// call sites rewritten for it, ServerCPU the server threads' CPU time
+	// (ns).
+	Exitless  uint64
+	Patched   uint64
+	ServerCPU uint64
 }
 
 // Sandbox is one VM holding the guest processes of one container.
@@ -101,6 +109,7 @@ type Sandbox struct {
 	hwcap  uint64
 
 	vdso *vdso
+	xl   *xlServers // exitless call servers; nil in exit mode
 
 	// The process table and everything about process state changes.
 	procs       map[int]*Process
@@ -422,8 +431,12 @@ func (sb *Sandbox) setup() error {
 	if _, err := sb.kernel.MapPage(amd64.StubVA, amd64.StubPage(), false); err != nil {
 		return err
 	}
-	if _, err := sb.kernel.MapPage(amd64.IDTVA, amd64.IDTPage(), false); err != nil {
+	idt, err := sb.kernel.MapPage(amd64.IDTVA, amd64.IDTPage(), false)
+	if err != nil {
 		return err
+	}
+	if sb.cfg.Syscalls.exitless() {
+		sb.xl = newXLServers(sb, sb.phys.Page(idt)[amd64.XLStatusOff:])
 	}
 	sb.tmark("kernel")
 	_, _, _, edx, _ := sb.sys.CPUID(1, 0)
@@ -432,6 +445,9 @@ func (sb *Sandbox) setup() error {
 }
 
 func (sb *Sandbox) close() {
+	if sb.xl != nil {
+		sb.xl.close()
+	}
 	if sb.phys != nil {
 		sb.phys.Close()
 	}

@@ -58,7 +58,13 @@ type Thread struct {
 	lookedUpMagic, lookedUpRO bool
 	lookedUpData              func() []byte // a synthetic file's content maker
 	hc                        *hostCreds    // the OS thread's identity (its worker's)
-	ostid                     atomic.Int32  // the host thread id of the OS thread running it
+	// Exitless calls: the thread's mailbox, the GS base the guest set
+	// (the mailbox is at the real one when it set none), and whether the
+	// call being served came through the trampoline.
+	mb      *mailbox
+	guestGS uint64
+	viaXL   bool
+	ostid   atomic.Int32 // the host thread id of the OS thread running it
 }
 
 func (sb *Sandbox) newThread(p *Process, tid int) (*Thread, error) {
@@ -196,7 +202,10 @@ func (t *Thread) setupVCPU(w *worker, st startState) error {
 	root := t.proc.as.Root()
 	t.loaded.Store(root)
 	amd64.InitSRegs(t.sregs, root, w.slot)
-	t.sregs.FS.Base, t.sregs.GS.Base = st.fs, st.gs
+	t.sregs.FS.Base, t.guestGS = st.fs, st.gs
+	t.sregs.GS.Base = 0
+	t.applyGS()
+	t.xlAttach()
 	xsave := st.xsave
 	if xsave == nil && !fresh {
 		xsave = sb.initXSAVE // not the FPU state of the thread before
@@ -258,13 +267,25 @@ func (t *Thread) loop() error {
 		case hv.ExitIO:
 			switch {
 			case ex.Port == amd64.PortSyscall:
+				t.viaXL = amd64.InXLCode(t.regs.RIP)
 				t.syscall()
+				t.viaXL = false
+			case ex.Port == amd64.PortSyscallWake:
+				if sb.xl != nil {
+					sb.xl.wakeOne()
+				}
+				t.viaXL = true
+				t.syscall()
+				t.viaXL = false
 			case ex.Port >= amd64.PortException && ex.Port < amd64.PortException+32:
 				t.exception(int(ex.Port - amd64.PortException))
 			default:
 				return fmt.Errorf("guest wrote unknown port %#x at %#x", ex.Port, t.regs.RIP)
 			}
 		case hv.ExitInterrupted:
+			if t.mb != nil {
+				t.xlSettle()
+			}
 		default:
 			t.logStop(ex)
 			return fmt.Errorf("vCPU stopped: %v at rip %#x", ex, t.regs.RIP)
@@ -339,6 +360,7 @@ func (t *Thread) exitThread() {
 		p.as.Write(t.clearTID, z[:])
 		t.sb.futexWake(p, t.clearTID, 1)
 	}
+	t.xlDetach()
 	last := p.removeThread(t)
 	t.wakeMu.Lock()
 	t.gone = true
@@ -355,6 +377,9 @@ func (t *Thread) syscall() {
 	nr := r.RAX
 	args := [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}
 	atomic.AddUint64(&t.sb.stats.Syscalls, 1)
+	if t.mb != nil && !t.viaXL && nr < uint64(len(sysTable)) && sysTable[nr].xl != nil {
+		t.xlPatch(nr, r.RCX)
+	}
 	// Return to the instruction after `syscall`, as sysretq would.
 	if amd64.ReturnFromSyscall(r, t.sregs) {
 		t.sregsDirty = true
@@ -488,6 +513,12 @@ func (t *Thread) exception(v int) {
 	t.regs.RSP = frame[4]
 	if amd64.SetUserMode(t.sregs) {
 		t.sregsDirty = true
+	}
+	if t.mb != nil && amd64.InXLCode(t.regs.RIP) {
+		// A fault in the trampoline (a GS base that is not a mailbox, a
+		// stack it cannot use): the call takes the exit path.
+		t.xlSettle()
+		return
 	}
 	info := sigInfo{code: siKernel}
 	switch v {

@@ -18,7 +18,8 @@ type handler func(t *Thread, a *[6]uint64) int64
 type sysEntry struct {
 	name  string
 	fn    handler
-	paths uint8 // bit i: argument i is a path string
+	paths uint8   // bit i: argument i is a path string
+	xl    xlCheck // whether a server may run the call without an exit (nil: never)
 }
 
 // errno converts a host or mm error to -errno.

@@ -9,7 +9,8 @@
  * ring 0. The `hlt` after each exit is never reached unless the host resumes
  * the stub by mistake, which then shows as a halt exit.
  *
- * Ports: 0x80 is the system call; 0x20+v is exception vector v.
+ * Ports: 0x80 is the system call; 0x81 the same call from the exitless path
+ * when no server is awake (the host wakes one); 0x20+v is exception vector v.
  */
 	.text
 	.code64
@@ -33,6 +34,131 @@ syscall_entry_sysret:
 	.globl enter_user
 enter_user:
 	iretq
+
+/*
+ * Exitless system calls (user mode). A patched call site jumps to its
+ * thunk, which does what the site's instruction did, puts the return
+ * address (after the `syscall`) in %rcx and jumps here. This posts the call
+ * in the thread's mailbox (at %gs) and waits in user mode until a host
+ * server thread has run it; it leaves the registers as `syscall` would:
+ * %rax the result, %rcx the return address, %r11 the flags, the rest kept.
+ * Anything unusual takes the exit path with the call's registers intact.
+ * The host knows every label below: a vCPU stopped anywhere in this code
+ * is settled from them (hv-independent offsets in zstub.go).
+ *
+ * Mailbox (the page at %gs): 0 magic, 8 state, 16 nr, 24 return address,
+ * 32 flags, 40 result, 48-88 arguments.
+ * Status page (XL_STATUS, read-only): 0 servers awake, 4 spin count,
+ * 8 bitmap of the calls a server may run.
+ */
+	.set XL_STATUS, 0xffff888000001000 + 0x1000 - 0x80
+	.set XL_MAGIC_LO, 0x6c667565
+	.set XL_MAGIC_HI, 0x786c7365
+	.set XL_IDLE, 0
+	.set XL_POSTED, 1
+	.set XL_TAKEN, 2
+	.set XL_DONE, 3
+	.set XL_HELD, 4
+	.set XL_RETRY, 5
+
+	.globl xl_entry
+xl_entry:
+	lea -128(%rsp), %rsp		/* step over the red zone */
+	.globl xl_p1
+xl_p1:
+	pushfq
+	.globl xl_p2
+xl_p2:
+	pop %r11
+	.globl xl_p3
+xl_p3:
+	lea 128(%rsp), %rsp
+	.globl xl_check
+xl_check:				/* %r11: flags. A bad %gs faults here. */
+	cmpl $XL_MAGIC_LO, %gs:0
+	jne xl_exit
+	cmpl $XL_MAGIC_HI, %gs:4
+	jne xl_exit
+	mov %r11, %gs:32
+	mov %rax, %gs:16
+	mov %rcx, %gs:24
+	.globl xl_saved
+xl_saved:				/* %rcx, %r11 free: the mailbox has them */
+	mov %rdi, %gs:48
+	mov %rsi, %gs:56
+	mov %rdx, %gs:64
+	mov %r10, %gs:72
+	mov %r8, %gs:80
+	mov %r9, %gs:88
+	movabs $XL_STATUS, %r11
+	cmp $512, %rax
+	jae xl_restore_exit
+	bt %rax, 8(%r11)
+	jnc xl_restore_exit
+	cmpl $0, (%r11)
+	je xl_restore_wake
+	movl 4(%r11), %ecx
+	movl $XL_POSTED, %gs:8
+	.globl xl_posted
+xl_posted:
+	pause
+	movl %gs:8, %eax
+	cmp $XL_DONE, %eax
+	je xl_done
+	cmp $XL_POSTED, %eax
+	jne 1f
+	dec %ecx
+	jnz xl_posted
+	mov $XL_POSTED, %eax		/* no server took it in time: withdraw */
+	mov $XL_IDLE, %r11d
+	lock cmpxchg %r11d, %gs:8
+	jne xl_posted
+	jmp xl_restore_wake
+1:	cmp $XL_RETRY, %eax
+	jne xl_posted			/* taken or held: wait */
+	movl $XL_IDLE, %gs:8
+	jmp xl_restore_exit
+	.globl xl_done
+xl_done:
+	movl $XL_IDLE, %gs:8
+	mov %gs:40, %rax
+	.globl xl_epilogue
+xl_epilogue:
+	mov %gs:32, %r11
+	mov %gs:24, %rcx
+	lea -128(%rsp), %rsp
+	.globl xl_e1
+xl_e1:
+	push %r11
+	.globl xl_e2
+xl_e2:
+	popfq
+	.globl xl_e3
+xl_e3:
+	lea 128(%rsp), %rsp
+	.globl xl_e4
+xl_e4:
+	jmp *%rcx
+	.globl xl_restore_wake
+xl_restore_wake:
+	mov %gs:16, %rax
+	mov %gs:24, %rcx
+	mov %gs:32, %r11
+	.globl xl_wake_out
+xl_wake_out:
+	outb %al, $0x81
+	hlt
+	.globl xl_restore_exit
+xl_restore_exit:
+	mov %gs:16, %rax
+	mov %gs:24, %rcx
+	mov %gs:32, %r11
+	.globl xl_exit
+xl_exit:
+	outb %al, $0x80
+	hlt
+	.globl xl_end
+xl_end:
 
 	.macro exc v
 	.globl exc_\v

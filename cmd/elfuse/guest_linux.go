@@ -3,6 +3,8 @@
 package main
 
 import (
+	"time"
+
 	lsys "github.com/elfuse/elfuse/syscall"
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +23,12 @@ func runGuest(o guestOptions) (int, guestStats, error) {
 		unix.Umask(int(mask))
 		cfg.Umask = &mask
 	}
+	mode, err := lsys.ParseSyscallMode(o.syscalls)
+	if err != nil {
+		return 1, guestStats{}, err
+	}
+	cfg.Syscalls = mode
 	st, stats, err := lsys.Run(cfg)
-	return st.Status(), guestStats{stats.Exits, stats.Syscalls, stats.Faults}, err
+	return st.Status(), guestStats{exits: stats.Exits, syscalls: stats.Syscalls, faults: stats.Faults,
+		exitless: stats.Exitless, patched: stats.Patched, serverCPU: time.Duration(stats.ServerCPU)}, err
 }

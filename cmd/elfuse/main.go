@@ -38,6 +38,8 @@ func run(args []string) int {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "trace system calls and loader diagnostics on stderr"},
 			&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "per-iteration vCPU watchdog in seconds (0 disables)"},
+			&cli.StringFlag{Name: "syscalls", Value: "exit", EnvVars: []string{"ELFUSE_SYSCALLS"}, Usage: "how system calls reach elfuse: `MODE` exit (a VM exit each), exitless (common calls served by host threads without one) or auto"},
+			&cli.BoolFlag{Name: "stats", Usage: "print VM exits, system calls and server CPU time on stderr at the end"},
 			&cli.StringFlag{Name: "sysroot", Usage: "resolve guest absolute paths under `PATH` first"},
 			&cli.StringFlag{Name: "create-sysroot", Usage: "provision `PATH` and use it as the sysroot: on macOS a case-sensitive APFS sparse bundle (PATH.sparsebundle) attached at PATH, on Linux a directory"},
 			&cli.BoolFlag{Name: "no-rosetta", Usage: "disable the x86_64 translator (also ELFUSE_NO_ROSETTA=1)"},
@@ -94,6 +96,7 @@ func runELF(c *cli.Context) (int, error) {
 	st, stats, err := runGuest(guestOptions{
 		path: args[0], argv: args, env: os.Environ(), sysroot: sysroot,
 		trace: c.Bool("verbose"), log: logger, timeout: time.Duration(c.Int("timeout")) * time.Second,
+		syscalls: c.String("syscalls"),
 	})
 	if err != nil {
 		if errors.Is(err, hv.ErrUnavailable) {
@@ -101,9 +104,9 @@ func runELF(c *cli.Context) (int, error) {
 		}
 		return 1, err
 	}
-	if c.Bool("verbose") {
-		fmt.Fprintf(os.Stderr, "elfuse: exit status %d, %d VM exits, %d system calls, %d faults\n",
-			st, stats.exits, stats.syscalls, stats.faults)
+	if c.Bool("verbose") || c.Bool("stats") {
+		fmt.Fprintf(os.Stderr, "elfuse: exit status %d, %d VM exits, %d system calls (%d exitless, %d sites patched), %d faults, server CPU %.3fs\n",
+			st, stats.exits, stats.syscalls, stats.exitless, stats.patched, stats.faults, stats.serverCPU.Seconds())
 	}
 	return st, nil
 }
@@ -125,10 +128,15 @@ type guestOptions struct {
 	trace   bool
 	log     *slog.Logger
 	timeout time.Duration
+	// syscalls is the system call path: exit, exitless or auto.
+	syscalls string
 }
 
 // guestMount shows the host path source at dest in a confined root, or
 // one of elfuse's synthetic file systems ("proc", "sysfs").
 type guestMount struct{ dest, source, synthetic string }
 
-type guestStats struct{ exits, syscalls, faults uint64 }
+type guestStats struct {
+	exits, syscalls, faults, exitless, patched uint64
+	serverCPU                                  time.Duration
+}

@@ -1,5 +1,6 @@
 // Package tablegen renders a syscall table file (number, name, handler,
-// path-argument positions) as the Go table the dispatcher indexes. The
+// path-argument positions, exitless class) as the Go table the dispatcher
+// indexes. The
 // command in ./cmd runs it for go generate; the test checks the committed
 // output is current.
 package tablegen
@@ -26,6 +27,7 @@ func Generate(path, pkg, varName string) ([]byte, error) {
 		nr       int
 		name, fn string
 		pathMask int
+		xl       string // checker of calls a server may run without an exit
 	}
 	var rows []row
 	seen := map[int]bool{}
@@ -49,6 +51,14 @@ func Generate(path, pkg, varName string) ([]byte, error) {
 		seen[nr] = true
 		r := row{nr: nr, name: fs[1], fn: fs[2]}
 		for _, a := range fs[3:] {
+			if a == "x" {
+				r.xl = "xlAlways"
+				continue
+			}
+			if k, ok := strings.CutPrefix(a, "x:"); ok && k != "" {
+				r.xl = "xl" + strings.ToUpper(k[:1]) + k[1:]
+				continue
+			}
 			if len(a) != 2 || a[0] != 's' || a[1] < '0' || a[1] > '5' {
 				return nil, fmt.Errorf("%s:%d: bad argument kind %q", path, ln, a)
 			}
@@ -67,7 +77,11 @@ func Generate(path, pkg, varName string) ([]byte, error) {
 		if r.fn != "-" {
 			fn = r.fn
 		}
-		fmt.Fprintf(&b, "\t%d: {name: %q, fn: %s, paths: %d},\n", r.nr, r.name, fn, r.pathMask)
+		xl := "nil"
+		if r.xl != "" {
+			xl = r.xl
+		}
+		fmt.Fprintf(&b, "\t%d: {name: %q, fn: %s, paths: %d, xl: %s},\n", r.nr, r.name, fn, r.pathMask, xl)
 	}
 	b.WriteString("}\n")
 	return format.Source(b.Bytes())

@@ -105,8 +105,59 @@ func RepoRoot() (string, error) {
 }
 
 // ElfuseBin returns the elfuse binary to test: $ELFUSE_BIN, or
-// <repo>/build/elfuse. It fails the test when the binary is missing.
+// <repo>/build/elfuse. It fails the test when the binary is missing. With
+// $ELFUSE_SYSCALLS set (exit, exitless, auto) it returns a wrapper that
+// runs that binary in that system call mode, so a whole suite runs in it
+// without the variable reaching the guests.
 func ElfuseBin(t testing.TB) string {
+	t.Helper()
+	bin := elfuseBin(t)
+	mode := os.Getenv("ELFUSE_SYSCALLS")
+	if mode == "" {
+		return bin
+	}
+	wrapOnce.Do(func() {
+		// A compiled wrapper (a shell's would add PWD to the environment).
+		dir, err := os.MkdirTemp("", "elfuse-mode-")
+		if err != nil {
+			wrapErr = err
+			return
+		}
+		src := filepath.Join(dir, "wrap.c")
+		code := fmt.Sprintf(`#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	char *a[argc + 2];
+	a[0] = %q;
+	a[1] = "--syscalls=" %q;
+	for (int i = 1; i < argc; i++) a[i + 1] = argv[i];
+	a[argc + 1] = 0;
+	execv(a[0], a);
+	perror(a[0]);
+	return 127;
+}
+`, bin, mode)
+		if wrapErr = os.WriteFile(src, []byte(code), 0o644); wrapErr != nil {
+			return
+		}
+		wrapped = filepath.Join(dir, "elfuse")
+		if out, err := exec.Command("gcc", "-O2", "-o", wrapped, src).CombinedOutput(); err != nil {
+			wrapErr = fmt.Errorf("gcc: %v: %s", err, out)
+		}
+	})
+	if wrapErr != nil {
+		t.Fatalf("elfuse wrapper for ELFUSE_SYSCALLS=%s: %v", mode, wrapErr)
+	}
+	return wrapped
+}
+
+var (
+	wrapOnce sync.Once
+	wrapped  string
+	wrapErr  error
+)
+
+func elfuseBin(t testing.TB) string {
 	t.Helper()
 	bin := os.Getenv("ELFUSE_BIN")
 	if bin == "" {

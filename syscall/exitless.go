@@ -1,0 +1,974 @@
+//go:build linux && amd64
+
+package syscall
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/elfuse/elfuse/arch/amd64"
+	"github.com/elfuse/elfuse/mm"
+	"golang.org/x/sys/unix"
+)
+
+// Exitless system calls. Every exit costs tens of microseconds on a host
+// that emulates ring 0, so the calls a program makes most are served
+// without one:
+//
+//   - The first time a call site traps (through `syscall` and the stub),
+//     elfuse looks at the instruction bytes before it. For the forms
+//     compilers and libcs emit (matchSite) it writes a thunk into a page
+//     of the process's memory near the site and rewrites the site, in the
+//     process's own copy of the page, into a `jmp` to the thunk. The
+//     thunk does what the replaced instruction did, loads the return
+//     address and jumps to the stub's xl_entry (arch/amd64/stub.S).
+//   - xl_entry posts the call in the thread's mailbox, a page of the
+//     address space's private slot at the thread's GS base, and waits in
+//     user mode. Host server threads (xlServers) poll the mailboxes and
+//     run the call with the thread's identity, as its vCPU thread would.
+//   - Whatever a server must not run (a call that may block, one that
+//     changes the address space or the registers, any call while a signal
+//     is pending) it hands back, and the trampoline takes the exit path
+//     with the call's registers intact. So does a post no server takes in
+//     time, or one made while every server sleeps (which wakes one).
+//   - A vCPU stopped inside the trampoline (a signal's kick, a fault) is
+//     settled first (xlSettle): the call is either done or not begun, and
+//     the registers are as the `syscall` instruction would leave them.
+//
+// The patched bytes are the process's own: a file's page cache frame or a
+// page a fork child shares is never written, and the original bytes are
+// kept for readers of the guest's memory (/proc/PID/mem, the GDB stub).
+
+// SyscallMode chooses how guest system calls reach elfuse.
+type SyscallMode uint8
+
+// Syscall modes.
+const (
+	// SyscallsAuto is exitless where it pays (a host with a core for a
+	// server thread), the exit path otherwise.
+	SyscallsAuto SyscallMode = iota
+	// SyscallsExit serves every call through a VM exit.
+	SyscallsExit
+	// SyscallsExitless serves the common calls without an exit.
+	SyscallsExitless
+)
+
+// ParseSyscallMode reads "exit", "exitless" or "auto" ("" is auto).
+func ParseSyscallMode(s string) (SyscallMode, error) {
+	switch s {
+	case "", "auto":
+		return SyscallsAuto, nil
+	case "exit":
+		return SyscallsExit, nil
+	case "exitless":
+		return SyscallsExitless, nil
+	}
+	return 0, fmt.Errorf("syscall mode %q: want exit, exitless or auto", s)
+}
+
+func (m SyscallMode) String() string {
+	switch m {
+	case SyscallsExit:
+		return "exit"
+	case SyscallsExitless:
+		return "exitless"
+	}
+	return "auto"
+}
+
+// exitless reports whether the mode, resolved for this host, is exitless.
+func (m SyscallMode) exitless() bool {
+	switch m {
+	case SyscallsExitless:
+		return true
+	case SyscallsExit:
+		return false
+	}
+	return runtime.NumCPU() >= 2
+}
+
+// xlCheck says whether a server may run this call now (the table's x
+// column); nil: never.
+type xlCheck func(t *Thread, a *[6]uint64) bool
+
+func xlAlways(*Thread, *[6]uint64) bool { return true }
+
+// xlFd: I/O on fd a[0] that cannot block: a regular file, a memory device,
+// or a stream in non-blocking mode.
+func xlFd(t *Thread, a *[6]uint64) bool {
+	f, e := t.fd(a[0])
+	if e != 0 {
+		return true // the call fails at once
+	}
+	if !f.mayBlock() {
+		return true
+	}
+	fl, err := unix.FcntlInt(uintptr(f.host), unix.F_GETFL, 0)
+	return err == nil && fl&unix.O_NONBLOCK != 0
+}
+
+// xlFcntl: every command but the waiting locks.
+func xlFcntl(t *Thread, a *[6]uint64) bool {
+	switch a[1] {
+	case unix.F_SETLKW, unix.F_OFD_SETLKW:
+		return false
+	}
+	return true
+}
+
+// xlFutex: wakes only (a wait stays on the exit path).
+func xlFutex(t *Thread, a *[6]uint64) bool {
+	switch a[1] &^ (futexPrivate | futexClockRealtime) {
+	case futexWakeOpCode, futexWakeOp, futexWakeBitset:
+		return true
+	}
+	return false
+}
+
+// xlIoctl: the queries of terminals and streams.
+func xlIoctl(t *Thread, a *[6]uint64) bool {
+	switch uint32(a[1]) {
+	case unix.TCGETS, unix.TIOCGWINSZ, fionread, fionbio, fioclex, fionclex, unix.TIOCGPGRP:
+		return true
+	}
+	return false
+}
+
+// Syscall sites: the instruction bytes before a `syscall` that elfuse
+// patches. Each form names the bytes that end at the return address, how
+// many of them the `jmp` replaces (from the start of the matched
+// instruction) and the instruction the thunk runs in their place.
+type siteForm struct {
+	name string
+	// tail are the bytes that end at the return address; -1 matches any
+	// byte (the immediate, checked against the call number).
+	tail []int
+	// insn is the offset from the end of the replaced instruction's start,
+	// and its length (the thunk runs it).
+	at, insnLen int
+	// imm: the immediate at tail[immAt:immAt+4] must equal the call number.
+	immAt int
+}
+
+var siteForms = []siteForm{
+	// glibc and musl: mov $N, %eax; syscall. Only the mov is replaced: a
+	// jump to the `syscall` still finds it.
+	{name: "mov-eax", tail: []int{0xb8, -1, -1, -1, -1, 0x0f, 0x05}, at: 7, insnLen: 5, immAt: 1},
+	// Go's runtime: MOVQ $N, AX (mov $N, %rax); SYSCALL.
+	{name: "mov-rax", tail: []int{0x48, 0xc7, 0xc0, -1, -1, -1, -1, 0x0f, 0x05}, at: 9, insnLen: 7, immAt: 3},
+	// glibc's syscall(): ... mov %r9, %r8; mov 0x8(%rsp), %r9; syscall.
+	{name: "glibc-syscall", tail: []int{0x4d, 0x89, 0xc8, 0x4c, 0x8b, 0x4c, 0x24, 0x08, 0x0f, 0x05}, at: 7, insnLen: 5, immAt: -1},
+	// Go's internal/runtime/syscall/linux.Syscall6 (hand-written, straight
+	// line: nothing jumps to its SYSCALL): the last mov and the SYSCALL.
+	{name: "go-syscall6", tail: []int{0x49, 0x89, 0xf2, 0x48, 0x89, 0xfa, 0x48, 0x89, 0xce, 0x48, 0x89, 0xdf, 0x0f, 0x05}, at: 5, insnLen: 3, immAt: -1},
+}
+
+// matchSite finds the patchable form of the call site whose bytes end with
+// code (code's last byte is just before the return address) for call nr.
+// It returns the form and the offset into code of the replaced bytes.
+func matchSite(code []byte, nr uint64) (*siteForm, int, bool) {
+	for i := range siteForms {
+		f := &siteForms[i]
+		start := len(code) - len(f.tail)
+		if start < 0 {
+			continue
+		}
+		ok := true
+		for j, b := range f.tail {
+			if b >= 0 && code[start+j] != byte(b) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		if f.immAt >= 0 && uint64(binary.LittleEndian.Uint32(code[start+f.immAt:])) != nr {
+			continue
+		}
+		at := len(code) - f.at
+		if f.name == "mov-eax" && !plainBefore(code[:at]) {
+			continue
+		}
+		return f, at, true
+	}
+	return nil, 0, false
+}
+
+// plainBefore reports whether the bytes before a `mov $N, %eax` (b8)
+// cannot make it part of another instruction: no prefix or REX byte right
+// before it, and no ModRM (or ModRM and SIB) with an 8-bit displacement
+// whose displacement byte the b8 would be.
+func plainBefore(before []byte) bool {
+	if len(before) < 2 {
+		return false
+	}
+	p, q := before[len(before)-1], before[len(before)-2]
+	switch p {
+	case 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65:
+		return false
+	}
+	if p >= 0x40 && p <= 0x7f { // a REX byte, or ModRM mod=01
+		return false
+	}
+	if q >= 0x40 && q <= 0x7f && q&7 == 4 { // ModRM mod=01 with a SIB
+		return false
+	}
+	return true
+}
+
+// Thunks: 32-byte slots in "[exitless]" pages of the process, each
+//
+//	<the replaced instruction>
+//	movabs $return, %rcx
+//	movabs $xl_entry, %r11
+//	jmp *%r11
+const (
+	thunkSize    = 32
+	thunksInPage = mm.PageSize / thunkSize
+	// thunkReach bounds the distance from a site to its thunk (rel32,
+	// with room for the page).
+	thunkReach = 1<<31 - 2*mm.PageSize
+	thunkName  = "[exitless]"
+)
+
+func thunkCode(insn []byte, ret uint64) []byte {
+	b := make([]byte, 0, thunkSize)
+	b = append(b, insn...)
+	b = append(b, 0x48, 0xb9)
+	b = binary.LittleEndian.AppendUint64(b, ret)
+	b = append(b, 0x49, 0xbb)
+	b = binary.LittleEndian.AppendUint64(b, amd64.XLEntryVA())
+	b = append(b, 0x41, 0xff, 0xe3)
+	return b
+}
+
+// xlSpace is the exitless state of an address space (its mm Ext): the
+// patched sites, their thunk pages and the mailbox slots. Processes that
+// share the address space (CLONE_VM) share it.
+type xlSpace struct {
+	mu     sync.Mutex
+	as     *mm.AddressSpace
+	pages  map[uint64]int    // thunk page -> slots used
+	sites  map[uint64]xlSite // by patched address
+	thunks map[uint64]uint64 // thunk -> patched address
+	tried  map[uint64]bool   // return addresses already looked at
+	slots  []bool            // mailbox slots in use
+}
+
+// xlSite is a patched call site.
+type xlSite struct {
+	orig  []byte // the bytes the jmp replaced
+	patch []byte // the jmp
+	thunk uint64
+}
+
+func newXLSpace(as *mm.AddressSpace) *xlSpace {
+	return &xlSpace{as: as, pages: map[uint64]int{}, sites: map[uint64]xlSite{},
+		thunks: map[uint64]uint64{}, tried: map[uint64]bool{}}
+}
+
+// xlSpaceOf is the exitless state of as, made on first use.
+func (s *xlServers) spaceOf(as *mm.AddressSpace) *xlSpace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if xs, ok := as.Ext.(*xlSpace); ok {
+		return xs
+	}
+	xs := newXLSpace(as)
+	as.Ext = xs
+	return xs
+}
+
+// fork gives a fork child's address space the same patched sites: its
+// pages are copies of the parent's, thunk pages included.
+func (xs *xlSpace) fork(child *mm.AddressSpace) *xlSpace {
+	xs.mu.Lock()
+	defer xs.mu.Unlock()
+	c := newXLSpace(child)
+	for k, v := range xs.pages {
+		c.pages[k] = v
+	}
+	for k, v := range xs.sites {
+		c.sites[k] = v
+	}
+	for k, v := range xs.thunks {
+		c.thunks[k] = v
+	}
+	for k, v := range xs.tried {
+		c.tried[k] = v
+	}
+	return c
+}
+
+// original overlays the original bytes of patched sites on buf, read from
+// the guest at va.
+func (xs *xlSpace) original(va uint64, buf []byte) {
+	xs.mu.Lock()
+	defer xs.mu.Unlock()
+	end := va + uint64(len(buf))
+	for p, s := range xs.sites {
+		for i, b := range s.orig {
+			if a := p + uint64(i); a >= va && a < end {
+				buf[a-va] = b
+			}
+		}
+	}
+}
+
+// siteOfThunk is the patched address a thunk serves, if rip is in one.
+func (xs *xlSpace) siteOfThunk(rip uint64) (uint64, bool) {
+	xs.mu.Lock()
+	defer xs.mu.Unlock()
+	if _, ok := xs.pages[rip&^(mm.PageSize-1)]; !ok {
+		return 0, false
+	}
+	p, ok := xs.thunks[rip&^(thunkSize-1)]
+	return p, ok
+}
+
+// patch rewrites the call site that returns to ret (call nr) to take the
+// exitless path, if it has a form elfuse knows. alone says no other vCPU
+// runs the address space.
+func (xs *xlSpace) patch(nr, ret uint64, alone bool) (string, error) {
+	xs.mu.Lock()
+	defer xs.mu.Unlock()
+	if xs.tried[ret] || ret < 32 {
+		return "", nil
+	}
+	xs.tried[ret] = true
+	var code [24]byte
+	if err := xs.as.Read(ret-uint64(len(code)), code[:]); err != nil {
+		return "", nil
+	}
+	f, at, ok := matchSite(code[:], nr)
+	if !ok {
+		return "", nil
+	}
+	p := ret - uint64(len(code)-at)
+	insn := code[at : at+f.insnLen]
+	thunk, err := xs.thunkNear(p)
+	if err != nil {
+		return "", err
+	}
+	if err := xs.as.Poke(thunk, thunkCode(insn, ret)); err != nil {
+		return "", fmt.Errorf("write thunk: %w", err)
+	}
+	jmp := []byte{0xe9, 0, 0, 0, 0}
+	binary.LittleEndian.PutUint32(jmp[1:], uint32(int32(int64(thunk)-int64(p+5))))
+	orig, err := xs.as.Patch(p, jmp, alone)
+	if err != nil {
+		return "", fmt.Errorf("patch %#x: %w", p, err)
+	}
+	xs.pages[thunk&^(mm.PageSize-1)]++
+	xs.sites[p] = xlSite{orig: orig, patch: jmp, thunk: thunk}
+	xs.thunks[thunk] = p
+	return f.name, nil
+}
+
+// thunkNear returns a free thunk slot within reach of a site at p, mapping
+// a new thunk page below the code's mapping when none is.
+func (xs *xlSpace) thunkNear(p uint64) (uint64, error) {
+	for page, used := range xs.pages {
+		if used < thunksInPage && dist(page, p) < thunkReach {
+			return page + uint64(used)*thunkSize, nil
+		}
+	}
+	page, ok := xs.freePageNear(p)
+	if !ok {
+		return 0, fmt.Errorf("no room for a thunk page near %#x", p)
+	}
+	if err := xs.as.Map(mm.VMA{Start: page, End: page + mm.PageSize, Prot: mm.ProtRead | mm.ProtExec, Name: thunkName}); err != nil {
+		return 0, fmt.Errorf("map thunk page: %w", err)
+	}
+	// int3 everywhere a slot is not written yet.
+	fill := make([]byte, mm.PageSize)
+	for i := range fill {
+		fill[i] = 0xcc
+	}
+	if err := xs.as.Poke(page, fill); err != nil {
+		return 0, err
+	}
+	xs.pages[page] = 0
+	return page, nil
+}
+
+func dist(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// freePageNear picks a free page for thunks close below the run of
+// mappings that holds p (clear of heap and stack growth, which go up from
+// the data and down from the top), or failing that the free page nearest p.
+func (xs *xlSpace) freePageNear(p uint64) (uint64, bool) {
+	vmas := xs.as.VMAs()
+	i := 0
+	for i < len(vmas) && vmas[i].End <= p {
+		i++
+	}
+	if i < len(vmas) && vmas[i].Start <= p {
+		for i > 0 && vmas[i-1].End == vmas[i].Start {
+			i--
+		}
+		// One page of gap under the run, then the thunk page.
+		if c := vmas[i].Start - 2*mm.PageSize; vmas[i].Start >= mm.UserMin+2*mm.PageSize &&
+			(i == 0 || vmas[i-1].End <= c) {
+			return c, dist(c, p) < thunkReach
+		}
+	}
+	best, found := uint64(0), false
+	lo := uint64(mm.UserMin)
+	for j := 0; j <= len(vmas); j++ {
+		hi := uint64(mm.UserLimit)
+		if j < len(vmas) {
+			hi = vmas[j].Start
+		}
+		if hi >= lo+3*mm.PageSize {
+			c := min(max(p&^(mm.PageSize-1), lo+mm.PageSize), hi-2*mm.PageSize)
+			if !found || dist(c, p) < dist(best, p) {
+				best, found = c, true
+			}
+		}
+		if j < len(vmas) {
+			lo = vmas[j].End
+		}
+	}
+	return best, found && dist(best, p) < thunkReach
+}
+
+// evict undoes the patches whose thunks are in [start, end): the guest is
+// about to unmap, remap or change that memory.
+func (xs *xlSpace) evict(start, end uint64) {
+	xs.mu.Lock()
+	defer xs.mu.Unlock()
+	for page := range xs.pages {
+		if page >= end || page+mm.PageSize <= start {
+			continue
+		}
+		for thunk, p := range xs.thunks {
+			if thunk&^(mm.PageSize-1) != page {
+				continue
+			}
+			s := xs.sites[p]
+			cur := make([]byte, len(s.patch))
+			if xs.as.Read(p, cur) == nil && string(cur) == string(s.patch) {
+				xs.as.Patch(p, s.orig, false)
+			}
+			delete(xs.sites, p)
+			delete(xs.thunks, thunk)
+		}
+		delete(xs.pages, page)
+	}
+}
+
+// mailbox is a guest thread's mailbox: a page of its address space's
+// private slot, at its GS base.
+type mailbox struct {
+	mu    sync.Mutex // held while a server runs its call; owner changes under it
+	owner *Thread
+	mem   []byte
+	va    uint64
+	slot  int
+	xs    *xlSpace
+}
+
+func (mb *mailbox) state() *uint32 { return (*uint32)(unsafe.Pointer(&mb.mem[amd64.MBState])) }
+func (mb *mailbox) u64(off int) uint64 {
+	return binary.LittleEndian.Uint64(mb.mem[off:])
+}
+
+// newMailbox maps a mailbox for t into the address space.
+func (xs *xlSpace) newMailbox(sb *Sandbox, t *Thread) (*mailbox, error) {
+	xs.mu.Lock()
+	slot := -1
+	for i, used := range xs.slots {
+		if !used {
+			slot = i
+			break
+		}
+	}
+	if slot < 0 {
+		if len(xs.slots) >= amd64.MaxMailboxes {
+			xs.mu.Unlock()
+			return nil, fmt.Errorf("no mailbox slot")
+		}
+		slot = len(xs.slots)
+		xs.slots = append(xs.slots, false)
+	}
+	xs.slots[slot] = true
+	xs.mu.Unlock()
+	pa, err := sb.phys.Alloc(true)
+	if err != nil {
+		xs.freeSlot(slot)
+		return nil, err
+	}
+	mb := &mailbox{owner: t, mem: sb.phys.Page(pa), va: amd64.MailboxBase + uint64(slot)*mm.PageSize, slot: slot, xs: xs}
+	binary.LittleEndian.PutUint64(mb.mem[amd64.MBMagic:], amd64.MBMagicValue)
+	if err := xs.as.MapPrivate(mb.va, pa, true); err != nil {
+		sb.phys.Unref(pa)
+		xs.freeSlot(slot)
+		return nil, err
+	}
+	return mb, nil
+}
+
+func (xs *xlSpace) freeSlot(slot int) {
+	xs.mu.Lock()
+	xs.slots[slot] = false
+	xs.mu.Unlock()
+}
+
+// xlAttach gives t a mailbox in its address space (exitless mode).
+func (t *Thread) xlAttach() {
+	s := t.sb.xl
+	if s == nil {
+		return
+	}
+	t.xlDetach()
+	mb, err := s.spaceOf(t.proc.as).newMailbox(t.sb, t)
+	if err != nil {
+		t.sb.log.Debug("no exitless mailbox", "tid", t.tid, "err", err)
+		return
+	}
+	t.mb = mb
+	s.add(mb)
+	t.applyGS()
+}
+
+// xlDetach takes t's mailbox away; after it no server runs a call for t.
+func (t *Thread) xlDetach() {
+	mb := t.mb
+	if mb == nil {
+		return
+	}
+	t.mb = nil
+	t.sb.xl.remove(mb)
+	mb.mu.Lock()
+	mb.owner = nil
+	mb.mu.Unlock()
+	mb.xs.as.UnmapPrivate(mb.va)
+	mb.xs.freeSlot(mb.slot)
+	t.applyGS()
+}
+
+// applyGS loads the GS base: the guest's own if it set one, else the
+// mailbox's.
+func (t *Thread) applyGS() {
+	gs := t.guestGS
+	if gs == 0 && t.mb != nil {
+		gs = t.mb.va
+	}
+	if t.sregs != nil && t.sregs.GS.Base != gs {
+		t.sregs.GS.Base = gs
+		t.sregsDirty = true
+	}
+}
+
+// xlPatch patches the site of the call being served through the stub, if
+// a server may run the call.
+func (t *Thread) xlPatch(nr, ret uint64) {
+	xs, ok := t.proc.as.Ext.(*xlSpace)
+	if !ok {
+		return
+	}
+	form, err := xs.patch(nr, ret, t.aloneOnAS())
+	if err != nil {
+		t.sb.log.Debug("exitless patch", "pid", t.proc.pid, "ret", fmt.Sprintf("%#x", ret), "err", err)
+	} else if form != "" {
+		atomic.AddUint64(&t.sb.stats.Patched, 1)
+		if t.sb.cfg.Trace {
+			t.sb.traceMu.Lock()
+			fmt.Fprintf(t.sb.cfg.TraceOut, "[%d] exitless: patched a %s call site returning to %#x\n", t.tid, form, ret)
+			t.sb.traceMu.Unlock()
+		}
+	}
+}
+
+// aloneOnAS reports whether t is the only thread that runs its address
+// space.
+func (t *Thread) aloneOnAS() bool {
+	sb, as := t.sb, t.proc.as
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	for _, th := range sb.tids {
+		if th != t && th.proc.as == as {
+			return false
+		}
+	}
+	return true
+}
+
+// xlSettle brings a thread the host stopped inside the exitless path
+// (a kick, a fault) to a state the rest of elfuse knows: its call either
+// done or not begun, as the `syscall` instruction would leave them.
+func (t *Thread) xlSettle() {
+	r := t.regs
+	region, fix, r11 := amd64.XLClassify(r.RIP)
+	mb := t.mb
+	switch {
+	case region == amd64.XLNone:
+		if xs, ok := t.proc.as.Ext.(*xlSpace); ok {
+			if p, ok := xs.siteOfThunk(r.RIP); ok {
+				r.RIP = p // the thunk redoes the replaced instruction
+			}
+		}
+		return
+	case region == amd64.XLBefore:
+		r.RSP += fix
+		if !r11 {
+			r.R11 = r.RFLAGS
+		}
+		t.xlExitPath()
+		return
+	case mb == nil:
+		t.sb.log.Error("thread stopped in the exitless path without a mailbox", "tid", t.tid)
+		t.killed.Store(true)
+		return
+	case region == amd64.XLSaved:
+		amd64.XLRegs(r, mb.mem)
+		t.xlExitPath()
+		return
+	case region == amd64.XLComplete:
+		r.RSP += fix
+		t.xlComplete(mb)
+		return
+	}
+	// Waiting: take the call back, or wait for the server that runs it.
+	st := mb.state()
+	for {
+		switch atomic.LoadUint32(st) {
+		case amd64.MBPosted:
+			if !atomic.CompareAndSwapUint32(st, amd64.MBPosted, amd64.MBIdle) {
+				continue
+			}
+		case amd64.MBTaken:
+			time.Sleep(5 * time.Microsecond)
+			continue
+		case amd64.MBDone, amd64.MBHeld:
+			t.xlComplete(mb)
+			return
+		default: // retry, or withdrawn by the guest
+			atomic.StoreUint32(st, amd64.MBIdle)
+		}
+		amd64.XLRegs(r, mb.mem)
+		t.xlExitPath()
+		return
+	}
+}
+
+// xlComplete finishes a call a server ran: the result and the registers of
+// the return, as the trampoline's epilogue makes them.
+func (t *Thread) xlComplete(mb *mailbox) {
+	r := t.regs
+	amd64.XLRegs(r, mb.mem)
+	r.RAX = mb.u64(amd64.MBResult)
+	r.RIP = r.RCX
+	r.RFLAGS = amd64.UserFlags(r.R11)
+	atomic.StoreUint32(mb.state(), amd64.MBIdle)
+}
+
+// xlExitPath runs the call in the registers (nr in RAX, return address in
+// RCX, flags in R11) the exit way.
+func (t *Thread) xlExitPath() {
+	t.viaXL = true
+	t.syscall()
+	t.viaXL = false
+}
+
+// xlCall runs call nr for t on a server thread; ok is false when the
+// server must hand it back to the exit path.
+func (t *Thread) xlCall(nr uint64, a *[6]uint64, hc *hostCreds) (ret int64, ok bool) {
+	if nr >= uint64(len(sysTable)) {
+		return 0, false
+	}
+	e := &sysTable[nr]
+	if e.fn == nil || e.xl == nil || t.xlMustStop() || !e.xl(t, a) {
+		return 0, false
+	}
+	sb := t.sb
+	atomic.AddUint64(&sb.stats.Syscalls, 1)
+	atomic.AddUint64(&sb.stats.Exitless, 1)
+	var argText string
+	if sb.cfg.Trace {
+		argText = t.traceArgs(e, a)
+	}
+	own := t.hc
+	t.hc = hc
+	t.applyCreds()
+	ret = t.call(e, a)
+	t.hc = own
+	if sb.cfg.Trace {
+		t.trace(nr, e, argText, ret)
+	}
+	if len(t.scratch) > 0 {
+		closeAll(t.scratch)
+		t.scratch = t.scratch[:0]
+	}
+	if ret <= -ERESTARTSYS && ret >= -ERESTART_RESTARTBLOCK {
+		t.restart, t.restartNr = ret, nr
+		ret = -EINTR
+	}
+	return ret, true
+}
+
+// xlMustStop reports whether t must leave the guest: a signal to act on,
+// its end, or its process stopped.
+func (t *Thread) xlMustStop() bool {
+	if t.killed.Load() {
+		return true
+	}
+	t.sb.mu.Lock()
+	defer t.sb.mu.Unlock()
+	return t.proc.stopped || t.deliverableLocked() != 0
+}
+
+// xlServers are a sandbox's server threads and the mailboxes they poll.
+type xlServers struct {
+	sb     *Sandbox
+	status []byte // the trampoline's status block (host view)
+	boxes  atomic.Pointer[[]*mailbox]
+	mu     sync.Mutex // list changes, spaceOf, n
+	n      int        // servers started
+	max    int
+	wake   chan struct{}
+	stop   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup // the servers, which read guest memory until they end
+	// spinFor is how long an idle server polls before it sleeps (ns);
+	// it grows when sleeping servers are woken soon after.
+	spinFor atomic.Int64
+}
+
+const (
+	xlSpinMin = int64(50 * time.Microsecond)
+	xlSpinMax = int64(2 * time.Millisecond)
+)
+
+func newXLServers(sb *Sandbox, status []byte) *xlServers {
+	s := &xlServers{sb: sb, status: status, max: min(max(runtime.NumCPU()-1, 1), 4),
+		stop: make(chan struct{})}
+	s.wake = make(chan struct{}, s.max)
+	s.spinFor.Store(4 * xlSpinMin)
+	empty := []*mailbox{}
+	s.boxes.Store(&empty)
+	for nr := range sysTable {
+		if nr < amd64.XLMaxNr && sysTable[nr].fn != nil && sysTable[nr].xl != nil {
+			status[amd64.XLBitmap+nr/8] |= 1 << (nr % 8)
+		}
+	}
+	// The guest withdraws a post no server took in about 20 µs.
+	binary.LittleEndian.PutUint32(status[amd64.XLSpins:], uint32(max(20*time.Microsecond/pauseCost(), 64)))
+	return s
+}
+
+func (s *xlServers) awake() *uint32 {
+	return (*uint32)(unsafe.Pointer(&s.status[amd64.XLAwake]))
+}
+
+func (s *xlServers) add(mb *mailbox) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.boxes.Load()
+	n := make([]*mailbox, len(old), len(old)+1)
+	copy(n, old)
+	n = append(n, mb)
+	s.boxes.Store(&n)
+	if s.n == 0 {
+		s.start()
+	}
+}
+
+func (s *xlServers) remove(mb *mailbox) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.boxes.Load()
+	n := make([]*mailbox, 0, len(old))
+	for _, m := range old {
+		if m != mb {
+			n = append(n, m)
+		}
+	}
+	s.boxes.Store(&n)
+}
+
+// start starts a server (s.mu held), unless the servers are stopping.
+func (s *xlServers) start() {
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	s.n++
+	s.wg.Add(1)
+	go s.serve()
+}
+
+// wakeOne wakes a sleeping server (a call found none awake).
+func (s *xlServers) wakeOne() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close stops the servers and waits for them: guest memory goes next.
+func (s *xlServers) close() {
+	s.once.Do(func() { close(s.stop) })
+	s.wg.Wait()
+}
+
+// serve is a server thread: it polls the mailboxes while calls come, and
+// sleeps when none has come for a while.
+func (s *xlServers) serve() {
+	// Host credentials are per OS thread: the thread takes guest
+	// identities, so it is never handed back to the Go scheduler and ends
+	// with the goroutine.
+	runtime.LockOSThread()
+	defer s.wg.Done()
+	var hc hostCreds
+	cpu := threadCPU()
+	account := func() {
+		now := threadCPU()
+		s.sb.addServerCPU(now - cpu)
+		cpu = now
+	}
+	defer account()
+	awake := s.awake()
+	atomic.AddUint32(awake, 1)
+	last := nanotime()
+	for {
+		busy := 0
+		for _, mb := range *s.boxes.Load() {
+			if atomic.LoadUint32(mb.state()) == amd64.MBPosted && s.run(mb, &hc) {
+				busy++
+			}
+		}
+		if busy > 0 {
+			last = nanotime()
+			if busy > 1 {
+				s.more()
+			}
+			continue
+		}
+		cpuPause()
+		if nanotime()-last < s.spinFor.Load() {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			continue
+		}
+		// Sleep; a post made by a guest that saw this server awake is
+		// looked for once more after the count drops.
+		atomic.AddUint32(awake, ^uint32(0))
+		if s.pending() {
+			atomic.AddUint32(awake, 1)
+			continue
+		}
+		account()
+		slept := nanotime()
+		select {
+		case <-s.wake:
+		case <-s.stop:
+			return
+		}
+		atomic.AddUint32(awake, 1)
+		last = nanotime()
+		if sp := s.spinFor.Load(); last-slept < 4*sp {
+			s.spinFor.Store(min(2*sp, xlSpinMax)) // woken soon: poll longer
+		} else {
+			s.spinFor.Store(max(sp/2, xlSpinMin))
+		}
+	}
+}
+
+// more starts another server when calls queue up and cores allow.
+func (s *xlServers) more() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n < s.max {
+		s.start()
+	}
+}
+
+func (s *xlServers) pending() bool {
+	for _, mb := range *s.boxes.Load() {
+		if atomic.LoadUint32(mb.state()) == amd64.MBPosted {
+			return true
+		}
+	}
+	return false
+}
+
+// run serves the call posted in mb, if it is still there.
+func (s *xlServers) run(mb *mailbox, hc *hostCreds) bool {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	t := mb.owner
+	st := mb.state()
+	if t == nil || !atomic.CompareAndSwapUint32(st, amd64.MBPosted, amd64.MBTaken) {
+		return false
+	}
+	var a [6]uint64
+	for i := range a {
+		a[i] = mb.u64(amd64.MBArgs + 8*i)
+	}
+	ret, ok := t.xlCall(mb.u64(amd64.MBNr), &a, hc)
+	if !ok {
+		atomic.StoreUint32(st, amd64.MBRetry)
+		return true
+	}
+	binary.LittleEndian.PutUint64(mb.mem[amd64.MBResult:], uint64(ret))
+	if t.xlMustStop() {
+		// The thread must stop before it runs on: a signal the call
+		// raised or unblocked. Its kick finds it waiting; the host
+		// completes the call, then acts.
+		atomic.StoreUint32(st, amd64.MBHeld)
+		t.wake()
+		return true
+	}
+	atomic.StoreUint32(st, amd64.MBDone)
+	return true
+}
+
+// threadCPU is the calling OS thread's CPU time.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+func (sb *Sandbox) addServerCPU(d time.Duration) {
+	atomic.AddUint64(&sb.stats.ServerCPU, uint64(d))
+}
+
+var monoStart = time.Now()
+
+// nanotime is a monotonic clock in nanoseconds.
+func nanotime() int64 { return int64(time.Since(monoStart)) }
+
+var pauseOnce = sync.OnceValue(func() time.Duration {
+	const n = 20000
+	start := time.Now()
+	for range n {
+		cpuPause()
+	}
+	return max(time.Since(start)/n, time.Nanosecond)
+})
+
+// pauseCost is the time of one PAUSE on this host.
+func pauseCost() time.Duration { return pauseOnce() }
+
+// cpuPause is the PAUSE instruction (pause_amd64.s).
+func cpuPause()
