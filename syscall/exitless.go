@@ -257,6 +257,7 @@ type xlSpace struct {
 	pages  map[uint64]int    // thunk page -> slots used
 	sites  map[uint64]xlSite // by patched address
 	thunks map[uint64]uint64 // thunk -> patched address
+	byRet  map[uint64]uint64 // return address -> patched address
 	tried  map[uint64]bool   // return addresses already looked at
 	slots  []bool            // mailbox slots in use
 }
@@ -266,11 +267,12 @@ type xlSite struct {
 	orig  []byte // the bytes the jmp replaced
 	patch []byte // the jmp
 	thunk uint64
+	ret   uint64 // the return address: after the `syscall`
 }
 
 func newXLSpace(as *mm.AddressSpace) *xlSpace {
 	return &xlSpace{as: as, pages: map[uint64]int{}, sites: map[uint64]xlSite{},
-		thunks: map[uint64]uint64{}, tried: map[uint64]bool{}}
+		thunks: map[uint64]uint64{}, byRet: map[uint64]uint64{}, tried: map[uint64]bool{}}
 }
 
 // xlSpaceOf is the exitless state of as, made on first use.
@@ -303,6 +305,9 @@ func (xs *xlSpace) fork(child *mm.AddressSpace) *xlSpace {
 	for k, v := range xs.tried {
 		c.tried[k] = v
 	}
+	for k, v := range xs.byRet {
+		c.byRet[k] = v
+	}
 	return c
 }
 
@@ -319,6 +324,21 @@ func (xs *xlSpace) original(va uint64, buf []byte) {
 			}
 		}
 	}
+}
+
+// restartRIP is where a call that returns to ret starts again: the
+// `syscall` before ret, or, at a patched site whose `syscall` the jmp
+// replaced, the jmp, which redoes the instruction before it.
+func (t *Thread) restartRIP(ret uint64) uint64 {
+	if xs, ok := t.proc.as.Ext.(*xlSpace); ok {
+		xs.mu.Lock()
+		p, ok := xs.byRet[ret]
+		xs.mu.Unlock()
+		if ok {
+			return p
+		}
+	}
+	return ret - 2
 }
 
 // siteOfThunk is the patched address a thunk serves, if rip is in one.
@@ -366,8 +386,11 @@ func (xs *xlSpace) patch(nr, ret uint64, alone bool) (string, error) {
 		return "", fmt.Errorf("patch %#x: %w", p, err)
 	}
 	xs.pages[thunk&^(mm.PageSize-1)]++
-	xs.sites[p] = xlSite{orig: orig, patch: jmp, thunk: thunk}
+	xs.sites[p] = xlSite{orig: orig, patch: jmp, thunk: thunk, ret: ret}
 	xs.thunks[thunk] = p
+	if p+uint64(len(jmp)) > ret-2 {
+		xs.byRet[ret] = p // the jmp took the `syscall`'s place: a restart goes to it
+	}
 	return f.name, nil
 }
 
@@ -464,6 +487,7 @@ func (xs *xlSpace) evict(start, end uint64) {
 			}
 			delete(xs.sites, p)
 			delete(xs.thunks, thunk)
+			delete(xs.byRet, s.ret)
 		}
 		delete(xs.pages, page)
 	}

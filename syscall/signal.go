@@ -351,7 +351,7 @@ func (t *Thread) handleSignals() {
 	}
 	if t.restart != 0 {
 		// No handler ran: the interrupted call starts again.
-		t.regs.RIP -= 2
+		t.regs.RIP = t.restartRIP(t.regs.RIP)
 		t.regs.RAX = t.restartNr
 		t.restart = 0
 	}
@@ -391,7 +391,7 @@ func (t *Thread) setupFrame(sig int, info *sigInfo, act sigAction) bool {
 			restart = true
 		}
 		if restart {
-			r.RIP -= 2
+			r.RIP = t.restartRIP(r.RIP)
 			r.RAX = t.restartNr
 		} else {
 			r.RAX = ^uint64(EINTR - 1) // -EINTR
