@@ -44,9 +44,18 @@ type Launch struct {
 	// guest's /proc/self/uid_map and gid_map show.
 	UIDMap []specs.LinuxIDMapping `json:"uidMap,omitempty"`
 	GIDMap []specs.LinuxIDMapping `json:"gidMap,omitempty"`
+	// Syscalls is the system call path (exit, exitless, auto): the
+	// annotation SyscallsAnnotation, else the runtime's --syscalls.
+	Syscalls string `json:"syscalls,omitempty"`
 	// Recorded, not applied by the sandbox yet.
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 }
+
+// SyscallsAnnotation chooses a container's system call path: exit,
+// exitless or auto.
+const SyscallsAnnotation = "org.elfuse.syscalls"
+
+func validSyscalls(s string) bool { return s == "" || s == "exit" || s == "exitless" || s == "auto" }
 
 // Rlimit is one resource limit by Linux resource number.
 type Rlimit struct {
@@ -76,6 +85,9 @@ func buildLaunch(spec *specs.Spec, bundle, dir, console string, log *slog.Logger
 	}
 	if spec.Linux != nil {
 		l.Sysctl, l.UIDMap, l.GIDMap = spec.Linux.Sysctl, spec.Linux.UIDMappings, spec.Linux.GIDMappings
+	}
+	if l.Syscalls = spec.Annotations[SyscallsAnnotation]; !validSyscalls(l.Syscalls) {
+		return nil, fmt.Errorf("annotation %s=%q: want exit, exitless or auto", SyscallsAnnotation, l.Syscalls)
 	}
 	if p.OOMScoreAdj != nil {
 		l.OOMScoreAdj = *p.OOMScoreAdj

@@ -29,6 +29,9 @@ type Runtime struct {
 	// exec helper; ChildArgs are the global flags they get (--log ...).
 	Exe       string
 	ChildArgs []string
+	// Syscalls is the system call path of containers whose spec does not
+	// choose one (exit, exitless, auto; "" is auto).
+	Syscalls string
 }
 
 // CreateOptions are create's and run's flags.
@@ -144,6 +147,9 @@ func (r *Runtime) create(o CreateOptions, foreground bool) (cr *created, err err
 		}
 	}
 	launch, err := buildLaunch(spec, bundle, dir, consolePath, r.Log)
+	if err == nil && launch.Syscalls == "" {
+		launch.Syscalls = r.Syscalls
+	}
 	if err != nil {
 		return nil, err
 	}

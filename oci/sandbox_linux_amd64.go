@@ -149,6 +149,10 @@ func (p *sandboxProc) build() error {
 		cfg.Caps = &lsys.Caps{Effective: c.Effective, Permitted: c.Permitted, Inheritable: c.Inheritable,
 			Bounding: c.Bounding, Ambient: c.Ambient}
 	}
+	if cfg.Syscalls, err = lsys.ParseSyscallMode(l.Syscalls); err != nil {
+		p.res.Close()
+		return err
+	}
 	sb, err := lsys.New(cfg)
 	if err != nil {
 		p.res.Close()

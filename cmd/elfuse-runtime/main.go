@@ -62,6 +62,7 @@ func run(args []string) int {
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility; ignored (no cgroups)"},
 			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for runc compatibility; ignored"},
 			&cli.StringFlag{Name: "criu", Usage: "accepted for runc compatibility; ignored (no checkpoint/restore)"},
+			&cli.StringFlag{Name: "syscalls", Value: "exit", EnvVars: []string{"ELFUSE_SYSCALLS"}, Usage: "system call path of containers whose spec has no " + oci.SyscallsAnnotation + " annotation: `MODE` exit, exitless or auto"},
 		},
 		HideHelpCommand: true,
 		Before:          func(c *cli.Context) error { return e.setup(c) },
@@ -121,7 +122,10 @@ func (e *env) setup(c *cli.Context) error {
 	if c.Bool("debug") {
 		child = append(child, "--debug")
 	}
-	e.rt = &oci.Runtime{Store: &oci.Store{Root: root}, Log: e.log, Exe: exe, ChildArgs: child}
+	if s := c.String("syscalls"); s != "exit" && s != "exitless" && s != "auto" {
+		return fmt.Errorf("--syscalls %q: must be exit, exitless or auto", s)
+	}
+	e.rt = &oci.Runtime{Store: &oci.Store{Root: root}, Log: e.log, Exe: exe, ChildArgs: child, Syscalls: c.String("syscalls")}
 	return nil
 }
 
