@@ -468,10 +468,26 @@ func (xs *xlSpace) freePageNear(p uint64) (uint64, bool) {
 }
 
 // evict undoes the patches whose thunks are in [start, end): the guest is
-// about to unmap, remap or change that memory.
-func (xs *xlSpace) evict(start, end uint64) {
+// about to unmap, remap or change that memory. With codeGone the memory's
+// contents go too: the sites in it are forgotten (other code may come).
+func (xs *xlSpace) evict(start, end uint64, codeGone bool) {
 	xs.mu.Lock()
 	defer xs.mu.Unlock()
+	if codeGone {
+		for p, s := range xs.sites {
+			if p < end && s.ret > start {
+				delete(xs.sites, p)
+				delete(xs.byRet, s.ret)
+				// The thunk slot stays used: its page may be shared.
+				delete(xs.thunks, s.thunk)
+			}
+		}
+		for ret := range xs.tried {
+			if ret > start && ret-2 < end {
+				delete(xs.tried, ret)
+			}
+		}
+	}
 	for page := range xs.pages {
 		if page >= end || page+mm.PageSize <= start {
 			continue
@@ -490,6 +506,15 @@ func (xs *xlSpace) evict(start, end uint64) {
 			delete(xs.byRet, s.ret)
 		}
 		delete(xs.pages, page)
+	}
+}
+
+// xlEvict undoes the patches whose thunks the guest is about to unmap,
+// replace or change in [start, end), and forgets the sites there when
+// codeGone (an unmap or a new mapping).
+func (t *Thread) xlEvict(start, end uint64, codeGone bool) {
+	if xs, ok := t.as().Ext.(*xlSpace); ok {
+		xs.evict(start, end, codeGone)
 	}
 }
 

@@ -150,6 +150,7 @@ func sysMmap(t *Thread, a *[6]uint64) int64 {
 		v.File, v.Offset = &hostFile{fd: h, name: name, writable: fl&unix.O_ACCMODE == unix.O_RDWR}, off
 	}
 	v.Start, v.End = addr, addr+length
+	t.xlEvict(v.Start, v.End, true)
 	if err := as.Map(v); err != nil {
 		if errors.Is(err, mm.ErrNoMemory) {
 			return -ENOMEM
@@ -170,6 +171,7 @@ func sysMunmap(t *Thread, a *[6]uint64) int64 {
 	if end > mm.UserLimit || end < addr {
 		return -EINVAL
 	}
+	t.xlEvict(addr, end, true)
 	t.as().Unmap(addr, end)
 	return 0
 }
@@ -187,6 +189,7 @@ func sysMprotect(t *Thread, a *[6]uint64) int64 {
 	if end < addr {
 		return -ENOMEM
 	}
+	t.xlEvict(addr, end, false)
 	if err := t.as().Protect(addr, end, prot); err != nil {
 		return -ENOMEM
 	}
@@ -231,6 +234,10 @@ func sysMremap(t *Thread, a *[6]uint64) int64 {
 	if flags&mremapFixed != 0 && (newAddr%mm.PageSize != 0 || newAddr+newLen > mm.UserLimit) {
 		return -EINVAL
 	}
+	t.xlEvict(old, old+oldLen, true)
+	if flags&mremapFixed != 0 {
+		t.xlEvict(newAddr, newAddr+newLen, true)
+	}
 	mu := mapLock(t.as())
 	mu.Lock()
 	r, err := t.as().Remap(old, oldLen, newLen, flags&mremapMaymove != 0, flags&mremapFixed != 0, newAddr)
@@ -263,6 +270,7 @@ func sysMadvise(t *Thread, a *[6]uint64) int64 {
 	}
 	switch advice {
 	case madvDontneed, madvFree:
+		t.xlEvict(addr, end, false)
 		if err := t.as().Discard(addr, end); err != nil {
 			return -EINVAL
 		}

@@ -263,6 +263,11 @@ func (t *Thread) loop() error {
 		if err != nil {
 			return err
 		}
+		if ex.Kind == hv.ExitInterrupted {
+			if port, ok := amd64.StubPortAt(t.regs.RIP); ok {
+				ex = hv.Exit{Kind: hv.ExitIO, Port: port}
+			}
+		}
 		switch ex.Kind {
 		case hv.ExitIO:
 			switch {

@@ -243,5 +243,21 @@ func ReturnFromSyscall(r *hv.AMD64Regs, s *hv.AMD64SRegs) (sregsChanged bool) {
 	return SetUserMode(s)
 }
 
+// StubPortAt reports the port the stub's exit instruction at rip writes:
+// a vCPU stopped there (a kick right after a `syscall` or an exception
+// reached the stub) has made that exit in all but the write.
+func StubPortAt(rip uint64) (uint16, bool) {
+	switch rip {
+	case StubVA + symSyscallEntry, StubVA + symSyscallEntrySysret:
+		return PortSyscall, true
+	}
+	for v, off := range excOffsets {
+		if rip == StubVA+off {
+			return uint16(PortException + v), true
+		}
+	}
+	return 0, false
+}
+
 // EnterUserVA is the stub entry that iretq's to the frame at RSP.
 const EnterUserVA = StubVA + symEnterUser

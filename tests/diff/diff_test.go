@@ -126,6 +126,15 @@ func TestDiffC(t *testing.T) {
 	runCPrograms(t, func(name string) bool { return !strings.HasPrefix(name, "proc_") })
 }
 
+// TestDiffExitless runs the exitless path's own program (xl_*.c) and a
+// sample of the others with `elfuse --syscalls=exitless`, whatever mode the
+// rest of the suite runs in (ELFUSE_SYSCALLS=exitless runs them all so).
+func TestDiffExitless(t *testing.T) {
+	sample := map[string]bool{"file_rw": true, "file_stat": true, "pipes": true, "signals": true, "thr_futex": true,
+		"thr_kill": true, "proc_fork_wait": true, "proc_sigmask": true, "proc_exec": true, "proc_vfork_threads": true}
+	runCProgramsWith(t, "exitless", func(name string) bool { return strings.HasPrefix(name, "xl_") || sample[name] })
+}
+
 // TestDiffProc runs the process and signal programs, tests/diff/c/proc_*.c,
 // natively and under elfuse, like TestDiffC.
 func TestDiffProc(t *testing.T) {
@@ -150,7 +159,16 @@ var intermittent = map[string]string{
 // runCPrograms builds and runs the tests/diff/c programs whose base name
 // (without .c) keep accepts.
 func runCPrograms(t *testing.T, keep func(name string) bool) {
+	runCProgramsWith(t, "", keep)
+}
+
+// runCProgramsWith is runCPrograms with elfuse in system call mode mode
+// ("": the suite's).
+func runCProgramsWith(t *testing.T, mode string, keep func(name string) bool) {
 	bin := target(t)
+	if mode != "" && bin != "" {
+		bin = ElfuseBinMode(t, mode)
+	}
 	all, err := filepath.Glob(filepath.Join("c", "*.c"))
 	var srcs []string
 	for _, s := range all {

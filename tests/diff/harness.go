@@ -111,20 +111,44 @@ func RepoRoot() (string, error) {
 // without the variable reaching the guests.
 func ElfuseBin(t testing.TB) string {
 	t.Helper()
+	return ElfuseBinMode(t, os.Getenv("ELFUSE_SYSCALLS"))
+}
+
+// ElfuseBinMode is ElfuseBin in system call mode mode (exit, exitless,
+// auto; "" is elfuse's default): a wrapper that passes --syscalls.
+func ElfuseBinMode(t testing.TB, mode string) string {
+	t.Helper()
 	bin := elfuseBin(t)
-	mode := os.Getenv("ELFUSE_SYSCALLS")
 	if mode == "" {
 		return bin
 	}
-	wrapOnce.Do(func() {
-		// A compiled wrapper (a shell's would add PWD to the environment).
-		dir, err := os.MkdirTemp("", "elfuse-mode-")
-		if err != nil {
-			wrapErr = err
-			return
-		}
-		src := filepath.Join(dir, "wrap.c")
-		code := fmt.Sprintf(`#include <stdio.h>
+	wrapMu.Lock()
+	defer wrapMu.Unlock()
+	if w, ok := wrappers[mode]; ok {
+		return w
+	}
+	w, err := buildWrapper(bin, mode)
+	if err != nil {
+		t.Fatalf("elfuse wrapper for --syscalls=%s: %v", mode, err)
+	}
+	wrappers[mode] = w
+	return w
+}
+
+var (
+	wrapMu   sync.Mutex
+	wrappers = map[string]string{}
+)
+
+// buildWrapper compiles a program that runs bin with --syscalls=mode and
+// its own arguments (a shell script would add PWD to the environment).
+func buildWrapper(bin, mode string) (string, error) {
+	dir, err := os.MkdirTemp("", "elfuse-mode-")
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(dir, "wrap.c")
+	code := fmt.Sprintf(`#include <stdio.h>
 #include <unistd.h>
 int main(int argc, char **argv) {
 	char *a[argc + 2];
@@ -137,25 +161,15 @@ int main(int argc, char **argv) {
 	return 127;
 }
 `, bin, mode)
-		if wrapErr = os.WriteFile(src, []byte(code), 0o644); wrapErr != nil {
-			return
-		}
-		wrapped = filepath.Join(dir, "elfuse")
-		if out, err := exec.Command("gcc", "-O2", "-o", wrapped, src).CombinedOutput(); err != nil {
-			wrapErr = fmt.Errorf("gcc: %v: %s", err, out)
-		}
-	})
-	if wrapErr != nil {
-		t.Fatalf("elfuse wrapper for ELFUSE_SYSCALLS=%s: %v", mode, wrapErr)
+	if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+		return "", err
 	}
-	return wrapped
+	w := filepath.Join(dir, "elfuse")
+	if out, err := exec.Command("gcc", "-O2", "-o", w, src).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("gcc: %v: %s", err, out)
+	}
+	return w, nil
 }
-
-var (
-	wrapOnce sync.Once
-	wrapped  string
-	wrapErr  error
-)
 
 func elfuseBin(t testing.TB) string {
 	t.Helper()
