@@ -153,6 +153,9 @@ type siteForm struct {
 	at, insnLen int
 	// imm: the immediate at tail[immAt:immAt+4] must equal the call number.
 	immAt int
+	// thunkInsn, when set, makes the thunk's first instruction(s) from the
+	// replaced bytes (at p; the thunk at thunk) instead of copying them.
+	thunkInsn func(replaced []byte, p, thunk uint64) []byte
 }
 
 var siteForms = []siteForm{
@@ -163,6 +166,17 @@ var siteForms = []siteForm{
 	{name: "mov-rax", tail: []int{0x48, 0xc7, 0xc0, -1, -1, -1, -1, 0x0f, 0x05}, at: 9, insnLen: 7, immAt: 3},
 	// glibc's syscall(): ... mov %r9, %r8; mov 0x8(%rsp), %r9; syscall.
 	{name: "glibc-syscall", tail: []int{0x4d, 0x89, 0xc8, 0x4c, 0x8b, 0x4c, 0x24, 0x08, 0x0f, 0x05}, at: 7, insnLen: 5, immAt: -1},
+	// glibc's read (number 0 is xor %eax, %eax, two bytes): cmpb $0,
+	// __libc_single_threaded(%rip); je multi; xor %eax, %eax; syscall. The
+	// jmp replaces the je, the xor and the syscall (nothing else jumps to
+	// them); the thunk does the je with a 32-bit displacement.
+	{name: "glibc-read", tail: []int{0x80, 0x3d, -1, -1, -1, -1, 0x00, 0x74, -1, 0x31, 0xc0, 0x0f, 0x05}, at: 6, insnLen: 4, immAt: -1,
+		thunkInsn: func(b []byte, p, thunk uint64) []byte {
+			target := p + 2 + uint64(int64(int8(b[1])))
+			j := []byte{0x0f, 0x84, 0, 0, 0, 0, 0x31, 0xc0}
+			binary.LittleEndian.PutUint32(j[2:], uint32(int32(int64(target)-int64(thunk+6))))
+			return j
+		}},
 	// Go's internal/runtime/syscall/linux.Syscall6 (hand-written, straight
 	// line: nothing jumps to its SYSCALL): the last mov and the SYSCALL.
 	{name: "go-syscall6", tail: []int{0x49, 0x89, 0xf2, 0x48, 0x89, 0xfa, 0x48, 0x89, 0xce, 0x48, 0x89, 0xdf, 0x0f, 0x05}, at: 5, insnLen: 3, immAt: -1},
@@ -376,11 +390,17 @@ func (xs *xlSpace) patch(nr, ret uint64, alone bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if f.thunkInsn != nil {
+		insn = f.thunkInsn(insn, p, thunk)
+	}
 	if err := xs.as.Poke(thunk, thunkCode(insn, ret)); err != nil {
 		return "", fmt.Errorf("write thunk: %w", err)
 	}
 	jmp := []byte{0xe9, 0, 0, 0, 0}
 	binary.LittleEndian.PutUint32(jmp[1:], uint32(int32(int64(thunk)-int64(p+5))))
+	for p+uint64(len(jmp)) > ret-2 && p+uint64(len(jmp)) < ret {
+		jmp = append(jmp, 0xcc) // what is left of the replaced syscall
+	}
 	orig, err := xs.as.Patch(p, jmp, alone)
 	if err != nil {
 		return "", fmt.Errorf("patch %#x: %w", p, err)
@@ -388,7 +408,7 @@ func (xs *xlSpace) patch(nr, ret uint64, alone bool) (string, error) {
 	xs.pages[thunk&^(mm.PageSize-1)]++
 	xs.sites[p] = xlSite{orig: orig, patch: jmp, thunk: thunk, ret: ret}
 	xs.thunks[thunk] = p
-	if p+uint64(len(jmp)) > ret-2 {
+	if p+5 > ret-2 {
 		xs.byRet[ret] = p // the jmp took the `syscall`'s place: a restart goes to it
 	}
 	return f.name, nil
@@ -657,7 +677,8 @@ func (t *Thread) aloneOnAS() bool {
 
 // xlSettle brings a thread the host stopped inside the exitless path
 // (a kick, a fault) to a state the rest of elfuse knows: its call either
-// done or not begun, as the `syscall` instruction would leave them.
+// done or not begun, as the `syscall` instruction would leave them. A call
+// not begun is run now the exit way, unless the thread is ending.
 func (t *Thread) xlSettle() {
 	r := t.regs
 	region, fix, r11 := amd64.XLClassify(r.RIP)
@@ -699,12 +720,19 @@ func (t *Thread) xlSettle() {
 				continue
 			}
 		case amd64.MBTaken:
-			time.Sleep(5 * time.Microsecond)
-			continue
+			// A server holds the mailbox's lock while it runs the call.
+			mb.mu.Lock()
+			taken := atomic.LoadUint32(st) == amd64.MBTaken
+			mb.mu.Unlock()
+			if !taken {
+				continue
+			}
+			// Not a server's: the guest wrote it. The call was not run.
+			atomic.StoreUint32(st, amd64.MBIdle)
 		case amd64.MBDone, amd64.MBHeld:
 			t.xlComplete(mb)
 			return
-		default: // retry, or withdrawn by the guest
+		default: // handed back, or withdrawn by the guest
 			atomic.StoreUint32(st, amd64.MBIdle)
 		}
 		amd64.XLRegs(r, mb.mem)
@@ -725,8 +753,11 @@ func (t *Thread) xlComplete(mb *mailbox) {
 }
 
 // xlExitPath runs the call in the registers (nr in RAX, return address in
-// RCX, flags in R11) the exit way.
+// RCX, flags in R11) the exit way; a thread that is ending runs nothing.
 func (t *Thread) xlExitPath() {
+	if t.killed.Load() {
+		return
+	}
 	t.viaXL = true
 	t.syscall()
 	t.viaXL = false

@@ -43,7 +43,13 @@ func (e *fdEntry) mayBlock() bool {
 		e.kind = kindFile
 		if unix.Fstat(e.host, &st) == nil {
 			switch st.Mode & unix.S_IFMT {
-			case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFCHR, 0: // 0: anonymous inodes
+			case unix.S_IFCHR:
+				// The memory devices (null, zero, full, random, urandom...)
+				// never block; terminals and the rest may.
+				if unix.Major(st.Rdev) != 1 {
+					e.kind = kindStream
+				}
+			case unix.S_IFIFO, unix.S_IFSOCK, 0: // 0: anonymous inodes
 				e.kind = kindStream
 			}
 		}

@@ -236,18 +236,34 @@ func distroMeasure(ctx context.Context, o options, e env, root, guestDir, bundle
 	native := &runtimeRunner{name: "native", once: once(func(ctx context.Context, timeout time.Duration) (time.Duration, error) {
 		return runOnceWith(ctx, timeout, w.Argv, w.Want, chroot)
 	})}
-	elf := &runtimeRunner{name: "elfuse", once: once(func(ctx context.Context, timeout time.Duration) (time.Duration, error) {
-		argv := append([]string{e.elfuse, "--sysroot", root, "--"}, w.Argv...)
-		return runOnceWith(ctx, timeout, argv, w.Want, func(cmd *exec.Cmd) { cmd.Dir, cmd.Env = hostDir, envv })
-	})}
-	if !isExecutable(e.elfuse) {
-		elf.unavailable = fmt.Sprintf("no elfuse binary at %s (run make first)", e.shown)
+	stats := map[string]*ElfuseStats{}
+	elfMode := func(name, mode string) *runtimeRunner {
+		st := &ElfuseStats{}
+		stats[name] = st
+		r := &runtimeRunner{name: name, once: once(func(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+			argv := append([]string{e.elfuse, "--syscalls=" + mode, "--stats", "--sysroot", root, "--"}, w.Argv...)
+			var stderr bytes.Buffer
+			took, err := runOnceWith(ctx, timeout, argv, w.Want, func(cmd *exec.Cmd) {
+				cmd.Dir, cmd.Env = hostDir, envv
+				teeStderr(&stderr)(cmd)
+			})
+			if err == nil {
+				st.add(stderr.String(), took)
+			}
+			return took, err
+		})}
+		if !isExecutable(e.elfuse) {
+			r.unavailable = fmt.Sprintf("no elfuse binary at %s (run make first)", e.shown)
+		}
+		return r
 	}
+	elf, exitless := elfMode("elfuse", "exit"), elfMode("elfuse-exitless", "exitless")
 	missing := ""
 	for _, n := range w.Needs {
 		if !elfuseHas[n] && missing == "" {
 			missing = n
 			elf.unavailable = "needs " + n + " (elfuseHas in workloads.go)"
+			exitless.unavailable = elf.unavailable
 		}
 	}
 	container := func(name, bin, missing string, global ...string) *runtimeRunner {
@@ -269,7 +285,7 @@ func distroMeasure(ctx context.Context, o options, e env, root, guestDir, bundle
 		return r
 	}
 	runners := []*runtimeRunner{
-		native, elf,
+		native, elf, exitless,
 		container("runc", e.runc, "runc not installed (run scripts/bench-setup.sh)"),
 		container(distroPeer, e.runsc, "runsc not built (run scripts/bench-setup.sh)",
 			"--platform=systrap", "--network=none", "--overlay2=none"),
@@ -293,13 +309,16 @@ func distroMeasure(ctx context.Context, o options, e env, root, guestDir, bundle
 		if rows[i].Status == "failed" && strings.Contains(rows[i].Reason, errWrongOutput.Error()) {
 			rows[i].Status = "wrong"
 		}
-		if rows[i].Runner == "elfuse" && missing != "" {
+		if isElfuse(rows[i].Runner) && missing != "" {
 			rows[i].Status = "n/a"
+		}
+		if st := stats[rows[i].Runner]; st != nil && st.Runs > 0 {
+			rows[i].Stats = st
 		}
 		if rows[i].Runner == "native" && rows[i].Status == "ok" {
 			rows[i].Note = "chroot"
 		}
-		if rows[i].Runner == "elfuse" && rows[i].Status == "ok" && peer > 0 {
+		if isElfuse(rows[i].Runner) && rows[i].Status == "ok" && peer > 0 {
 			rows[i].Note = fmtRatio(rows[i].Median/peer) + " " + distroPeer
 		}
 	}

@@ -154,11 +154,11 @@ func serveRunnerFor(e env, r *Runner, bin, bundle string) *serveRunner {
 	args := []string{"serve", "127.0.0.1:0"}
 	signalProc := func(cmd *exec.Cmd, _ string) error { return cmd.Process.Signal(syscall.SIGTERM) }
 	switch {
-	case r.Name == "native" || r.Name == "elfuse" || r.Name == "qemu-x86_64":
+	case r.Name == "native" || isElfuse(r.Name) || r.Name == "qemu-x86_64":
 		return &serveRunner{
 			argv:   func() ([]string, string) { return r.command(wrkWorkload, bin, args) },
 			term:   signalProc,
-			killOK: r.Name == "elfuse",
+			killOK: isElfuse(r.Name),
 		}
 	case r.Name == "runc":
 		root := filepath.Join(e.ctrRoot, "runc")

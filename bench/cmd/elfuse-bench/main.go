@@ -14,6 +14,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -294,7 +295,7 @@ func measure(ctx context.Context, o options, w *Workload, bin string, argv []str
 		switch {
 		case r.Skipped != "":
 			rows[i].Status, rows[i].Reason = "skipped", r.Skipped
-		case r.Name == "elfuse" && w.elfuseMissing() != "":
+		case isElfuse(r.Name) && w.elfuseMissing() != "":
 			rows[i].Status, rows[i].Reason = "n/a", "needs "+w.elfuseMissing()+" (elfuseHas in workloads.go)"
 		case r.Unavailable != "":
 			rows[i].Status, rows[i].Reason = "unavailable", r.Unavailable
@@ -325,7 +326,18 @@ func measure(ctx context.Context, o options, w *Workload, bin string, argv []str
 			var runErr error
 			for range w.repeat(o.quick) {
 				cmd, id := r.command(w.Name, argv[0], argv[1:])
-				took, err := runOnce(ctx, timeout, cmd, want)
+				var stderr bytes.Buffer
+				var setup func(*exec.Cmd)
+				if r.elfuse {
+					setup = teeStderr(&stderr)
+				}
+				took, err := runOnceWith(ctx, timeout, cmd, want, setup)
+				if err == nil && r.elfuse {
+					if rows[i].Stats == nil {
+						rows[i].Stats = &ElfuseStats{}
+					}
+					rows[i].Stats.add(stderr.String(), took)
+				}
 				if err != nil && r.cleanup != nil {
 					r.cleanup(id)
 				}
@@ -495,6 +507,17 @@ crane+tar's for the pull rows (there is no native pull; the note column says so)
 
 `)
 	markdownTable(&b, rep)
+	b.WriteString(`
+## The system call path
+
+` + "`elfuse`" + ` serves every system call through a VM exit (` + "`--syscalls=exit`" + `); ` + "`elfuse-exitless`" + ` patches the call
+sites it meets into jumps to a user-mode trampoline that posts the call to a mailbox host threads serve
+(` + "`--syscalls=exitless`" + `, issue 10). Summed over every run of a row (` + "`elfuse --stats`" + `): the VM exits per
+system call, the share of calls served without an exit, and the CPU time the server threads spent per
+second of wall time.
+
+`)
+	statsTable(&b, rep)
 	fmt.Fprintf(&b, "\nThe whole run took %.0f s.\n", rep.DurationS)
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

@@ -42,6 +42,8 @@ type Row struct {
 	RateUnit string  `json:"rate_unit,omitempty"`
 	// Note is more to show in the note column (the distro rows' ratio to runsc).
 	Note string `json:"note,omitempty"`
+	// Stats are the elfuse runners' --stats, summed over every run of the row.
+	Stats *ElfuseStats `json:"elfuse_stats,omitempty"`
 }
 
 // Floor is the bare VM exit round trip measured by hv/kvm's BenchmarkExitRoundTrip.
@@ -173,6 +175,20 @@ func printTable(w io.Writer, rep *Report) {
 		fmt.Fprintln(tw, strings.Join(rep.Floor.cells(), "\t"))
 	}
 	tw.Flush()
+}
+
+// statsTable writes the elfuse rows' system call path figures: VM exits per system call, the
+// share served without an exit, and the server threads' CPU time per second of wall time.
+func statsTable(w io.Writer, rep *Report) {
+	fmt.Fprintf(w, "| workload | runner | syscalls per run | VM exits per syscall | exitless | server CPU per wall s |\n|---|---|---|---|---|---|\n")
+	for _, r := range rep.Rows {
+		s := r.Stats
+		if s == nil || s.Runs == 0 || s.Syscalls == 0 || r.Status != "ok" {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %.3f | %.1f%% | %.2f |\n", r.Workload, r.Runner, s.Syscalls/uint64(s.Runs),
+			float64(s.Exits)/float64(s.Syscalls), 100*float64(s.Exitless)/float64(s.Syscalls), s.ServerCPUS/s.WallS)
+	}
 }
 
 // markdownTable writes the results as a GitHub markdown table.

@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -30,6 +33,8 @@ type Runner struct {
 	command func(name, bin string, args []string) ([]string, string)
 	// cleanup, when set, removes what a failed or interrupted run left behind (a container by id).
 	cleanup func(id string)
+	// elfuse marks the elfuse runners: their runs print --stats, which the rows sum.
+	elfuse bool
 }
 
 // env is what the runners need to know about this machine and this bench.
@@ -58,12 +63,16 @@ func makeRunners(e env) []*Runner {
 		return append([]string{bin}, args...), ""
 	}}
 
-	elf := &Runner{Name: "elfuse", command: func(_, bin string, args []string) ([]string, string) {
-		return append([]string{e.elfuse, bin}, args...), ""
-	}}
-	if fi, err := os.Stat(e.elfuse); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		elf.Unavailable = fmt.Sprintf("no elfuse binary at %s (run make first)", e.shown)
+	elfMode := func(name, mode string) *Runner {
+		r := &Runner{Name: name, elfuse: true, command: func(_, bin string, args []string) ([]string, string) {
+			return append([]string{e.elfuse, "--syscalls=" + mode, "--stats", bin}, args...), ""
+		}}
+		if fi, err := os.Stat(e.elfuse); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			r.Unavailable = fmt.Sprintf("no elfuse binary at %s (run make first)", e.shown)
+		}
+		return r
 	}
+	elf, exitless := elfMode("elfuse", "exit"), elfMode("elfuse-exitless", "exitless")
 
 	runc := &Runner{Name: "runc",
 		command: func(name, _ string, _ []string) ([]string, string) {
@@ -105,7 +114,44 @@ func makeRunners(e env) []*Runner {
 	if e.qemu == "" {
 		qemu.Unavailable = "qemu-x86_64-static not installed (run scripts/bench-setup.sh)"
 	}
-	return []*Runner{native, elf, runc, runsc("systrap"), runsc("ptrace"), kvm, qemu}
+	return []*Runner{native, elf, exitless, runc, runsc("systrap"), runsc("ptrace"), kvm, qemu}
+}
+
+// isElfuse reports whether a runner name is one of the elfuse runners (elfuse, elfuse-exitless).
+func isElfuse(name string) bool { return name == "elfuse" || strings.HasPrefix(name, "elfuse-") }
+
+// statsLine is elfuse's --stats line on stderr.
+var statsLine = regexp.MustCompile(`elfuse: exit status -?\d+, (\d+) VM exits, (\d+) system calls \((\d+) exitless, \d+ sites patched\), \d+ faults, server CPU ([0-9.]+)s`)
+
+// ElfuseStats are the sums of elfuse's --stats over a row's runs.
+type ElfuseStats struct {
+	Runs       int     `json:"runs"`
+	Exits      uint64  `json:"vm_exits"`
+	Syscalls   uint64  `json:"syscalls"`
+	Exitless   uint64  `json:"exitless"`
+	ServerCPUS float64 `json:"server_cpu_s"`
+	WallS      float64 `json:"wall_s"`
+}
+
+// add sums the --stats line in stderr of a run that took wall.
+func (s *ElfuseStats) add(stderr string, wall time.Duration) {
+	m := statsLine.FindStringSubmatch(stderr)
+	if m == nil {
+		return
+	}
+	u := func(i int) uint64 { v, _ := strconv.ParseUint(m[i], 10, 64); return v }
+	cpu, _ := strconv.ParseFloat(m[4], 64)
+	s.Runs++
+	s.Exits += u(1)
+	s.Syscalls += u(2)
+	s.Exitless += u(3)
+	s.ServerCPUS += cpu
+	s.WallS += wall.Seconds()
+}
+
+// teeStderr makes a command's stderr also go to buf.
+func teeStderr(buf *bytes.Buffer) func(*exec.Cmd) {
+	return func(cmd *exec.Cmd) { cmd.Stderr = io.MultiWriter(cmd.Stderr, buf) }
 }
 
 // quietRun runs a cleanup command with a short deadline, ignoring its outcome.
