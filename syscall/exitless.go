@@ -216,21 +216,27 @@ func matchSite(code []byte, nr uint64) (*siteForm, int, bool) {
 
 // plainBefore reports whether the bytes before a `mov $N, %eax` (b8)
 // cannot make it part of another instruction: no prefix or REX byte right
-// before it, and no ModRM (or ModRM and SIB) with an 8-bit displacement
-// whose displacement byte the b8 would be.
+// before it, and no instruction with a ModRM operand and a 32-bit
+// immediate (mov, the arithmetic group, imul, test) whose 8-bit
+// displacement the b8 would be, with the immediate in N's place.
 func plainBefore(before []byte) bool {
-	if len(before) < 2 {
+	n := len(before)
+	if n < 3 {
 		return false
 	}
-	p, q := before[len(before)-1], before[len(before)-2]
+	p, q, q2 := before[n-1], before[n-2], before[n-3]
 	switch p {
 	case 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65:
 		return false
 	}
-	if p >= 0x40 && p <= 0x7f { // a REX byte, or ModRM mod=01
+	if p >= 0x40 && p <= 0x4f { // REX
 		return false
 	}
-	if q >= 0x40 && q <= 0x7f && q&7 == 4 { // ModRM mod=01 with a SIB
+	immOp := func(b byte) bool { return b == 0xc7 || b == 0x81 || b == 0x69 || b == 0xf7 }
+	if p&0xc0 == 0x40 && p&7 != 4 && immOp(q) { // ModRM with disp8: the b8
+		return false
+	}
+	if q&0xc0 == 0x40 && q&7 == 4 && immOp(q2) { // ModRM, SIB, then the b8
 		return false
 	}
 	return true
@@ -825,7 +831,21 @@ type xlServers struct {
 	// spinFor is how long an idle server polls before it sleeps (ns);
 	// it grows when sleeping servers are woken soon after.
 	spinFor atomic.Int64
+	// served and late count the calls servers ran and those the guest
+	// withdrew because none took them in time (a host short of cores):
+	// when too many are late the servers back off and sleep through
+	// wake-ups until backoffUntil, and the calls take the exit path.
+	served, late atomic.Uint64
+	backoffUntil atomic.Int64
+	backoff      atomic.Int64
 }
+
+// xlBackoffMax bounds how long servers stay away from a host that cannot
+// run them promptly.
+const (
+	xlBackoffMin = int64(time.Millisecond)
+	xlBackoffMax = int64(200 * time.Millisecond)
+)
 
 const (
 	xlSpinMin = int64(50 * time.Microsecond)
@@ -891,6 +911,17 @@ func (s *xlServers) start() {
 	go s.serve()
 }
 
+// missed notes a call that took the exit path from the trampoline: none
+// was awake (late false), or none took it in time.
+func (s *xlServers) missed(late bool) {
+	if late {
+		s.late.Add(1)
+	}
+	if nanotime() >= s.backoffUntil.Load() {
+		s.wakeOne()
+	}
+}
+
 // wakeOne wakes a sleeping server (a call found none awake).
 func (s *xlServers) wakeOne() {
 	select {
@@ -903,6 +934,8 @@ func (s *xlServers) wakeOne() {
 func (s *xlServers) close() {
 	s.once.Do(func() { close(s.stop) })
 	s.wg.Wait()
+	s.sb.log.Debug("exitless servers", "served", s.served.Load(), "late", s.late.Load(), "servers", s.n,
+		"spins", binary.LittleEndian.Uint32(s.status[amd64.XLSpins:]), "pause", pauseCost())
 }
 
 // serve is a server thread: it polls the mailboxes while calls come, and
@@ -924,6 +957,7 @@ func (s *xlServers) serve() {
 	awake := s.awake()
 	atomic.AddUint32(awake, 1)
 	last := nanotime()
+	window, served0, late0 := last, s.served.Load(), s.late.Load()
 	for {
 		busy := 0
 		for _, mb := range *s.boxes.Load() {
@@ -933,10 +967,34 @@ func (s *xlServers) serve() {
 		}
 		if busy > 0 {
 			last = nanotime()
+			s.served.Add(uint64(busy))
 			if busy > 1 {
 				s.more()
 			}
 			continue
+		}
+		if now := nanotime(); now-window > int64(time.Millisecond) {
+			// Once a millisecond: are guests giving up on the servers?
+			served, late := s.served.Load()-served0, s.late.Load()-late0
+			window, served0, late0 = now, s.served.Load(), s.late.Load()
+			if late > 2 && late > served/8 {
+				b := min(max(2*s.backoff.Load(), xlBackoffMin), xlBackoffMax)
+				s.backoff.Store(b)
+				s.backoffUntil.Store(now + b)
+				atomic.AddUint32(awake, ^uint32(0))
+				account()
+				select {
+				case <-time.After(time.Duration(b)):
+				case <-s.stop:
+					return
+				}
+				atomic.AddUint32(awake, 1)
+				last, window, served0, late0 = nanotime(), nanotime(), s.served.Load(), s.late.Load()
+				continue
+			}
+			if late == 0 && served > 0 {
+				s.backoff.Store(0)
+			}
 		}
 		cpuPause()
 		if nanotime()-last < s.spinFor.Load() {

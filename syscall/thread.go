@@ -275,9 +275,9 @@ func (t *Thread) loop() error {
 				t.viaXL = amd64.InXLCode(t.regs.RIP)
 				t.syscall()
 				t.viaXL = false
-			case ex.Port == amd64.PortSyscallWake:
+			case ex.Port == amd64.PortSyscallWake || ex.Port == amd64.PortSyscallLate:
 				if sb.xl != nil {
-					sb.xl.wakeOne()
+					sb.xl.missed(ex.Port == amd64.PortSyscallLate)
 				}
 				t.viaXL = true
 				t.syscall()

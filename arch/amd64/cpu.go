@@ -153,6 +153,7 @@ func CPUPage(va uint64) []byte {
 	allow := func(port int) { bm[port/8] &^= 1 << (port % 8) }
 	allow(PortSyscall)
 	allow(PortSyscallWake)
+	allow(PortSyscallLate)
 	for v := 0; v < 32; v++ {
 		allow(PortException + v)
 	}

@@ -21,6 +21,8 @@ const (
 	XLStatusOff = 0x1000 - 0x80 // its offset in the IDT page
 	// PortSyscallWake is the exit of a call that found no server awake.
 	PortSyscallWake = 0x81
+	// PortSyscallLate is the exit of a call no server took in time.
+	PortSyscallLate = 0x82
 	// XLMaxNr bounds the call numbers the trampoline posts (the bitmap's size).
 	XLMaxNr = 512
 )
@@ -103,7 +105,7 @@ func XLClassify(rip uint64) (r XLRegion, rspFix uint64, flagsInR11 bool) {
 			return XLComplete, 136, true
 		}
 		return XLComplete, 0, true
-	case off == symXlWakeOut || off == symXlExit:
+	case off == symXlWakeOut || off == symXlExit || off == symXlLateOut:
 		return XLBefore, 0, true // at the exit instruction, registers restored
 	}
 	return XLSaved, 0, true // restoring the registers from the mailbox

@@ -10,7 +10,8 @@
  * the stub by mistake, which then shows as a halt exit.
  *
  * Ports: 0x80 is the system call; 0x81 the same call from the exitless path
- * when no server is awake (the host wakes one); 0x20+v is exception vector v.
+ * when no server is awake (the host wakes one), 0x82 when no server took it
+ * in time; 0x20+v is exception vector v.
  */
 	.text
 	.code64
@@ -113,7 +114,7 @@ xl_posted:
 	mov $XL_IDLE, %r11d
 	lock cmpxchg %r11d, %gs:8
 	jne xl_posted
-	jmp xl_restore_wake
+	jmp xl_restore_late
 1:	cmp $XL_RETRY, %eax
 	jne xl_posted			/* taken or held: wait */
 	movl $XL_IDLE, %gs:8
@@ -147,6 +148,15 @@ xl_restore_wake:
 	.globl xl_wake_out
 xl_wake_out:
 	outb %al, $0x81
+	hlt
+	.globl xl_restore_late
+xl_restore_late:
+	mov %gs:16, %rax
+	mov %gs:24, %rcx
+	mov %gs:32, %r11
+	.globl xl_late_out
+xl_late_out:
+	outb %al, $0x82
 	hlt
 	.globl xl_restore_exit
 xl_restore_exit:
