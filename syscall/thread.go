@@ -275,6 +275,8 @@ func (t *Thread) loop() error {
 				t.viaXL = amd64.InXLCode(t.regs.RIP)
 				t.syscall()
 				t.viaXL = false
+			case ex.Port == amd64.PortSyscallPark:
+				t.xlSettle()
 			case ex.Port == amd64.PortSyscallWake || ex.Port == amd64.PortSyscallLate:
 				if sb.xl != nil {
 					sb.xl.missed(ex.Port == amd64.PortSyscallLate)

@@ -154,6 +154,7 @@ func CPUPage(va uint64) []byte {
 	allow(PortSyscall)
 	allow(PortSyscallWake)
 	allow(PortSyscallLate)
+	allow(PortSyscallPark)
 	for v := 0; v < 32; v++ {
 		allow(PortException + v)
 	}

@@ -23,6 +23,9 @@ const (
 	PortSyscallWake = 0x81
 	// PortSyscallLate is the exit of a call no server took in time.
 	PortSyscallLate = 0x82
+	// PortSyscallPark is the exit of a thread whose call a server has run
+	// for long: the host waits for it instead of the guest spinning.
+	PortSyscallPark = 0x83
 	// XLMaxNr bounds the call numbers the trampoline posts (the bitmap's size).
 	XLMaxNr = 512
 )

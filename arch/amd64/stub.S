@@ -11,7 +11,8 @@
  *
  * Ports: 0x80 is the system call; 0x81 the same call from the exitless path
  * when no server is awake (the host wakes one), 0x82 when no server took it
- * in time; 0x20+v is exception vector v.
+ * in time, 0x83 when a server runs it for long (the host waits for it
+ * without burning a CPU); 0x20+v is exception vector v.
  */
 	.text
 	.code64
@@ -116,8 +117,14 @@ xl_posted:
 	jne xl_posted
 	jmp xl_restore_late
 1:	cmp $XL_RETRY, %eax
-	jne xl_posted			/* taken or held: wait */
-	movl $XL_IDLE, %gs:8
+	je 2f
+	dec %ecx			/* taken or held: wait, then let the host wait */
+	jnz xl_posted
+	.globl xl_park_out
+xl_park_out:
+	outb %al, $0x83
+	jmp xl_posted			/* not reached: the host completes the call */
+2:	movl $XL_IDLE, %gs:8
 	jmp xl_restore_exit
 	.globl xl_done
 xl_done:

@@ -4,7 +4,8 @@
  * kernel's, a signal must find the thread at a program address (never in
  * elfuse's trampoline or thunks: the handler checks the interrupted RIP is
  * in this program's text), a signal a call unblocks or raises must run
- * before the call returns, and fork children and threads must do the same.
+ * before the call returns, fork children and threads must do the same, and
+ * a call that blocks for long (a FIFO's open) must still return.
  * Under `elfuse --syscalls=exitless` this is the exitless path's test. */
 #include "common.h"
 
@@ -58,8 +59,31 @@ static void *thread_main(void *arg)
 	return (void *)(busy(n) == 6 * n ? 1L : 0L);
 }
 
-int main(void)
+/* fifo_open opens a FIFO for reading while a child opens it for writing
+ * 100 ms later: the open blocks in whichever host thread runs it. */
+static void fifo_open(const char *dir)
 {
+	char path[4096];
+	snprintf(path, sizeof path, "%s/fifo", dir);
+	check(mkfifo(path, 0600) == 0, "mkfifo");
+	pid_t c = fork();
+	if (c == 0) {
+		usleep(100000);
+		int w = open(path, O_WRONLY);
+		_exit(w >= 0 && write(w, "x", 1) == 1 ? 0 : 1);
+	}
+	int r = open(path, O_RDONLY);
+	char b = 0;
+	check(r >= 0 && read(r, &b, 1) == 1 && b == 'x', "a blocking FIFO open returns when the writer comes");
+	int status;
+	waitpid(c, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the FIFO's writer");
+	close(r);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = scratch(argc, argv);
 	struct sigaction sa = {0};
 	sa.sa_sigaction = on_alarm;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -121,5 +145,6 @@ int main(void)
 		}
 	}
 	printf("ok signals raised and unblocked ran in order\n");
+	fifo_open(dir);
 	return diff_failed;
 }
