@@ -828,9 +828,6 @@ type xlServers struct {
 	stop   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup // the servers, which read guest memory until they end
-	// spinFor is how long an idle server polls before it sleeps (ns);
-	// it grows when sleeping servers are woken soon after.
-	spinFor atomic.Int64
 	// served and late count the calls servers ran and those the guest
 	// withdrew because none took them in time (a host short of cores):
 	// when too many are late the servers back off and sleep through
@@ -838,25 +835,30 @@ type xlServers struct {
 	served, late atomic.Uint64
 	backoffUntil atomic.Int64
 	backoff      atomic.Int64
+	// misses counts the calls that found no server awake since missWindow
+	// began; enough of them in a window wake one.
+	misses     atomic.Int64
+	missWindow atomic.Int64
 }
 
-// xlBackoffMax bounds how long servers stay away from a host that cannot
-// run them promptly.
+// Server policy. A server spins while it pays: a window in which it serves
+// fewer than xlMinServed calls (each saves an exit of tens of
+// microseconds) puts it to sleep, and the calls take the exit path until
+// xlWakeMisses of them come within a window. When guests give up on posts
+// (late) for more than an eighth of the calls served, the servers back off
+// for a while, doubling up to xlBackoffMax: the host has no core for them.
 const (
+	xlWindow     = int64(time.Millisecond)
+	xlMinServed  = 32
+	xlWakeMisses = 8
 	xlBackoffMin = int64(time.Millisecond)
 	xlBackoffMax = int64(200 * time.Millisecond)
-)
-
-const (
-	xlSpinMin = int64(50 * time.Microsecond)
-	xlSpinMax = int64(2 * time.Millisecond)
 )
 
 func newXLServers(sb *Sandbox, status []byte) *xlServers {
 	s := &xlServers{sb: sb, status: status, max: min(max(runtime.NumCPU()-1, 1), 4),
 		stop: make(chan struct{})}
 	s.wake = make(chan struct{}, s.max)
-	s.spinFor.Store(4 * xlSpinMin)
 	empty := []*mailbox{}
 	s.boxes.Store(&empty)
 	for nr := range sysTable {
@@ -917,7 +919,16 @@ func (s *xlServers) missed(late bool) {
 	if late {
 		s.late.Add(1)
 	}
-	if nanotime() >= s.backoffUntil.Load() {
+	now := nanotime()
+	if now < s.backoffUntil.Load() {
+		return
+	}
+	if now-s.missWindow.Load() > xlWindow {
+		s.missWindow.Store(now)
+		s.misses.Store(0)
+	}
+	if s.misses.Add(1) >= xlWakeMisses {
+		s.misses.Store(0)
 		s.wakeOne()
 	}
 }
@@ -956,8 +967,8 @@ func (s *xlServers) serve() {
 	defer account()
 	awake := s.awake()
 	atomic.AddUint32(awake, 1)
-	last := nanotime()
-	window, served0, late0 := last, s.served.Load(), s.late.Load()
+	window, served0, late0 := nanotime(), s.served.Load(), s.late.Load()
+	idle := 0
 	for {
 		busy := 0
 		for _, mb := range *s.boxes.Load() {
@@ -966,66 +977,63 @@ func (s *xlServers) serve() {
 			}
 		}
 		if busy > 0 {
-			last = nanotime()
+			idle = 0
 			s.served.Add(uint64(busy))
 			if busy > 1 {
 				s.more()
 			}
 			continue
 		}
-		if now := nanotime(); now-window > int64(time.Millisecond) {
-			// Once a millisecond: are guests giving up on the servers?
-			served, late := s.served.Load()-served0, s.late.Load()-late0
-			window, served0, late0 = now, s.served.Load(), s.late.Load()
-			if late > 2 && late > served/8 {
-				b := min(max(2*s.backoff.Load(), xlBackoffMin), xlBackoffMax)
-				s.backoff.Store(b)
-				s.backoffUntil.Store(now + b)
-				atomic.AddUint32(awake, ^uint32(0))
-				account()
-				select {
-				case <-time.After(time.Duration(b)):
-				case <-s.stop:
-					return
-				}
-				atomic.AddUint32(awake, 1)
-				last, window, served0, late0 = nanotime(), nanotime(), s.served.Load(), s.late.Load()
-				continue
-			}
-			if late == 0 && served > 0 {
-				s.backoff.Store(0)
-			}
-		}
 		cpuPause()
-		if nanotime()-last < s.spinFor.Load() {
+		if idle++; idle%64 == 0 {
 			select {
 			case <-s.stop:
 				return
 			default:
 			}
+		}
+		now := nanotime()
+		if now-window < xlWindow {
 			continue
 		}
-		// Sleep; a post made by a guest that saw this server awake is
+		served, late := s.served.Load()-served0, s.late.Load()-late0
+		var sleep <-chan time.Time // nil: until woken
+		switch {
+		case late > 2 && late > served/8:
+			b := min(max(2*s.backoff.Load(), xlBackoffMin), xlBackoffMax)
+			s.backoff.Store(b)
+			s.backoffUntil.Store(now + b)
+			sleep = time.After(time.Duration(b))
+		case served >= xlMinServed:
+			if late == 0 {
+				s.backoff.Store(0)
+			}
+			window, served0, late0 = now, s.served.Load(), s.late.Load()
+			continue
+		}
+		// Sleep. A post made by a guest that saw this server awake is
 		// looked for once more after the count drops.
 		atomic.AddUint32(awake, ^uint32(0))
-		if s.pending() {
+		if sleep == nil && s.pending() {
 			atomic.AddUint32(awake, 1)
 			continue
 		}
 		account()
-		slept := nanotime()
-		select {
-		case <-s.wake:
-		case <-s.stop:
-			return
+		if sleep != nil {
+			select {
+			case <-sleep:
+			case <-s.stop:
+				return
+			}
+		} else {
+			select {
+			case <-s.wake:
+			case <-s.stop:
+				return
+			}
 		}
 		atomic.AddUint32(awake, 1)
-		last = nanotime()
-		if sp := s.spinFor.Load(); last-slept < 4*sp {
-			s.spinFor.Store(min(2*sp, xlSpinMax)) // woken soon: poll longer
-		} else {
-			s.spinFor.Store(max(sp/2, xlSpinMin))
-		}
+		window, served0, late0 = nanotime(), s.served.Load(), s.late.Load()
 	}
 }
 
