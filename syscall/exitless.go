@@ -5,6 +5,7 @@ package syscall
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -295,7 +296,7 @@ func newXLSpace(as *mm.AddressSpace) *xlSpace {
 		thunks: map[uint64]uint64{}, byRet: map[uint64]uint64{}, tried: map[uint64]bool{}}
 }
 
-// xlSpaceOf is the exitless state of as, made on first use.
+// spaceOf is the exitless state of as, made on first use.
 func (s *xlServers) spaceOf(as *mm.AddressSpace) *xlSpace {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -313,26 +314,14 @@ func (xs *xlSpace) fork(child *mm.AddressSpace) *xlSpace {
 	xs.mu.Lock()
 	defer xs.mu.Unlock()
 	c := newXLSpace(child)
-	for k, v := range xs.pages {
-		c.pages[k] = v
-	}
-	for k, v := range xs.sites {
-		c.sites[k] = v
-	}
-	for k, v := range xs.thunks {
-		c.thunks[k] = v
-	}
-	for k, v := range xs.tried {
-		c.tried[k] = v
-	}
-	for k, v := range xs.byRet {
-		c.byRet[k] = v
-	}
+	c.pages, c.sites, c.thunks = maps.Clone(xs.pages), maps.Clone(xs.sites), maps.Clone(xs.thunks)
+	c.tried, c.byRet = maps.Clone(xs.tried), maps.Clone(xs.byRet)
 	return c
 }
 
 // original overlays the original bytes of patched sites on buf, read from
-// the guest at va.
+// the guest at va: what a reader of the program's memory (a debugger, a
+// /proc/PID/mem) must see.
 func (xs *xlSpace) original(va uint64, buf []byte) {
 	xs.mu.Lock()
 	defer xs.mu.Unlock()
