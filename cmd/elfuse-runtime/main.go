@@ -62,7 +62,7 @@ func run(args []string) int {
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility; ignored (no cgroups)"},
 			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for runc compatibility; ignored"},
 			&cli.StringFlag{Name: "criu", Usage: "accepted for runc compatibility; ignored (no checkpoint/restore)"},
-			&cli.StringFlag{Name: "syscalls", Value: "exit", EnvVars: []string{"ELFUSE_SYSCALLS"}, Usage: "system call path of containers whose spec has no " + oci.SyscallsAnnotation + " annotation: `MODE` exit, exitless or auto"},
+			&cli.StringFlag{Name: "syscalls", Value: "auto", EnvVars: []string{"ELFUSE_SYSCALLS"}, Usage: "system call path of containers whose spec has no " + oci.SyscallsAnnotation + " annotation: `MODE` exit, exitless or auto"},
 		},
 		HideHelpCommand: true,
 		Before:          func(c *cli.Context) error { return e.setup(c) },

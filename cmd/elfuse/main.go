@@ -38,7 +38,7 @@ func run(args []string) int {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "trace system calls and loader diagnostics on stderr"},
 			&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "per-iteration vCPU watchdog in seconds (0 disables)"},
-			&cli.StringFlag{Name: "syscalls", Value: "exit", EnvVars: []string{"ELFUSE_SYSCALLS"}, Usage: "how system calls reach elfuse: `MODE` exit (a VM exit each), exitless (common calls served by host threads without one) or auto"},
+			&cli.StringFlag{Name: "syscalls", Value: "auto", EnvVars: []string{"ELFUSE_SYSCALLS"}, Usage: "how system calls reach elfuse: `MODE` exit (a VM exit each), exitless (common calls served by host threads without one) or auto (exitless where the host has a core to spare for a server thread)"},
 			&cli.BoolFlag{Name: "stats", Usage: "print VM exits, system calls and server CPU time on stderr at the end"},
 			&cli.StringFlag{Name: "sysroot", Usage: "resolve guest absolute paths under `PATH` first"},
 			&cli.StringFlag{Name: "create-sysroot", Usage: "provision `PATH` and use it as the sysroot: on macOS a case-sensitive APFS sparse bundle (PATH.sparsebundle) attached at PATH, on Linux a directory"},
