@@ -98,6 +98,23 @@ func (s *synthFS) procRoot(who *Thread) *synthNode {
 
 // hostFile is a file's content read from the host (what is the same for
 // every sandbox: the CPUs, the time since boot).
+// procNet is /proc/PID/net: the network namespace the sandbox runs in,
+// which every guest process shares, as the host shows it to elfuse.
+func procNet() *synthNode {
+	entries := map[string]func() *synthNode{}
+	for _, n := range procNetFiles {
+		if _, err := os.Stat("/proc/self/net/" + n); err == nil {
+			entries[n] = func() *synthNode { return fileNode(0o444, hostContent("/proc/self/net/"+n)) }
+		}
+	}
+	return staticDir(0o555, entries)
+}
+
+// procNetFiles are the files of /proc/PID/net elfuse shows.
+var procNetFiles = []string{"arp", "dev", "dev_mcast", "fib_trie", "if_inet6", "igmp", "igmp6", "ipv6_route",
+	"netlink", "netstat", "packet", "protocols", "psched", "raw", "raw6", "route", "snmp", "snmp6",
+	"sockstat", "sockstat6", "softnet_stat", "tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "unix"}
+
 func hostContent(name string) func() []byte {
 	return func() []byte {
 		b, _ := os.ReadFile(name)
@@ -317,7 +334,7 @@ func (s *synthFS) pidDir(who *Thread, p *Process, t *Thread, withTask bool) *syn
 		"root":        func() *synthNode { return owned(linkNode("/"), uid, gid) },
 		"fd":          func() *synthNode { return owned(s.fdDir(p, false), uid, gid) },
 		"fdinfo":      func() *synthNode { return owned(s.fdDir(p, true), uid, gid) },
-		"net":         func() *synthNode { return owned(staticDir(0o555, nil), uid, gid) },
+		"net":         func() *synthNode { return owned(procNet(), uid, gid) },
 	}
 	if ps.state[0] == 'Z' {
 		for _, k := range []string{"exe", "cwd", "root", "fd", "fdinfo"} {
