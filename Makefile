@@ -55,6 +55,14 @@ test: setup all
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz-short
 
+# test-modes runs the default suites once per system call path: every call
+# through a VM exit, then the exitless path (issue 10; `make test` runs auto).
+.PHONY: test-modes
+test-modes: setup all
+	./scripts/distro-root.sh >/dev/null
+	ELFUSE_SYSCALLS=exit $(GO) test -count=1 ./...
+	ELFUSE_SYSCALLS=exitless $(GO) test -count=1 ./...
+
 # test-processes runs the process and shell differential suites (issue 3,
 # in progress; tests/diff/KNOWN.md lists what fails and why).
 test-processes: setup all

@@ -973,6 +973,8 @@ func (s *xlServers) serve() {
 			}
 			continue
 		}
+		// No sched_yield here: under PVM it delays pickups so much that
+		// nearly every post is withdrawn.
 		cpuPause()
 		if idle++; idle%64 == 0 {
 			select {
