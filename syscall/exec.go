@@ -276,8 +276,7 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 	t.sregs.CR3 = root
 	t.loaded.Store(root)
 	t.sregs.FS.Base, t.guestGS = 0, 0
-	t.xlAttach()
-	t.applyGS()
+	t.applyGS() // a new image patches its own sites, then gets a mailbox
 	amd64.SetUserMode(t.sregs)
 	t.sregsDirty = true
 	*t.regs = hv.AMD64Regs{RIP: img.Entry, RSP: img.SP, RFLAGS: amd64.UserFlags(0)}

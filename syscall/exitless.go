@@ -279,7 +279,7 @@ type xlSpace struct {
 	sites  map[uint64]xlSite // by patched address
 	thunks map[uint64]uint64 // thunk -> patched address
 	byRet  map[uint64]uint64 // return address -> patched address
-	tried  map[uint64]bool   // return addresses already looked at
+	tried  map[uint64]uint8  // traps seen at a return address (xlTried: looked at)
 	slots  []bool            // mailbox slots in use
 }
 
@@ -293,7 +293,7 @@ type xlSite struct {
 
 func newXLSpace(as *mm.AddressSpace) *xlSpace {
 	return &xlSpace{as: as, pages: map[uint64]int{}, sites: map[uint64]xlSite{},
-		thunks: map[uint64]uint64{}, byRet: map[uint64]uint64{}, tried: map[uint64]bool{}}
+		thunks: map[uint64]uint64{}, byRet: map[uint64]uint64{}, tried: map[uint64]uint8{}}
 }
 
 // spaceOf is the exitless state of as, made on first use.
@@ -361,16 +361,27 @@ func (xs *xlSpace) siteOfThunk(rip uint64) (uint64, bool) {
 	return p, ok
 }
 
+// A site is patched the xlPatchAfter-th time it traps: a process that
+// makes a call once or twice (most of a short program's) is not worth a
+// patch, a loop is.
+const (
+	xlPatchAfter = 3
+	xlTried      = 255
+)
+
 // patch rewrites the call site that returns to ret (call nr) to take the
-// exitless path, if it has a form elfuse knows. alone says no other vCPU
-// runs the address space.
+// exitless path, if it has a form elfuse knows and has trapped often
+// enough. alone says no other vCPU runs the address space.
 func (xs *xlSpace) patch(nr, ret uint64, alone bool) (string, error) {
 	xs.mu.Lock()
 	defer xs.mu.Unlock()
-	if xs.tried[ret] || ret < 32 {
+	if xs.tried[ret] == xlTried || ret < 32 {
 		return "", nil
 	}
-	xs.tried[ret] = true
+	if xs.tried[ret]++; xs.tried[ret] < xlPatchAfter {
+		return "", nil
+	}
+	xs.tried[ret] = xlTried
 	var code [24]byte
 	if err := xs.as.Read(ret-uint64(len(code)), code[:]); err != nil {
 		return "", nil
@@ -590,6 +601,38 @@ func (xs *xlSpace) freeSlot(slot int) {
 	xs.mu.Unlock()
 }
 
+// hasSites reports whether the address space has patched sites: its
+// threads need mailboxes.
+func (xs *xlSpace) hasSites() bool {
+	xs.mu.Lock()
+	defer xs.mu.Unlock()
+	return len(xs.sites) > 0
+}
+
+// xlPrepare runs before each call on the exit path in exitless mode: the
+// thread gets its mailbox once its address space has patched sites, and
+// the site of an eligible call is counted toward its patch.
+func (t *Thread) xlPrepare(nr, ret uint64) {
+	xs := t.sb.xl.spaceOf(t.proc.as)
+	if !t.viaXL && nr < uint64(len(sysTable)) && sysTable[nr].xl != nil {
+		t.xlPatch(xs, nr, ret)
+	}
+	if t.mb == nil && xs.hasSites() {
+		t.xlAttach()
+	}
+}
+
+// xlAttachIfPatched gives a new thread its mailbox when its address space
+// already has patched sites (a fork child, a thread).
+func (t *Thread) xlAttachIfPatched() {
+	if t.sb.xl == nil {
+		return
+	}
+	if xs, ok := t.proc.as.Ext.(*xlSpace); ok && xs.hasSites() {
+		t.xlAttach()
+	}
+}
+
 // xlAttach gives t a mailbox in its address space (exitless mode).
 func (t *Thread) xlAttach() {
 	s := t.sb.xl
@@ -636,13 +679,8 @@ func (t *Thread) applyGS() {
 	}
 }
 
-// xlPatch patches the site of the call being served through the stub, if
-// a server may run the call.
-func (t *Thread) xlPatch(nr, ret uint64) {
-	xs, ok := t.proc.as.Ext.(*xlSpace)
-	if !ok {
-		return
-	}
+// xlPatch counts a trap at the site that returns to ret toward its patch.
+func (t *Thread) xlPatch(xs *xlSpace, nr, ret uint64) {
 	form, err := xs.patch(nr, ret, t.aloneOnAS())
 	if err != nil {
 		t.sb.log.Debug("exitless patch", "pid", t.proc.pid, "ret", fmt.Sprintf("%#x", ret), "err", err)

@@ -205,7 +205,7 @@ func (t *Thread) setupVCPU(w *worker, st startState) error {
 	t.sregs.FS.Base, t.guestGS = st.fs, st.gs
 	t.sregs.GS.Base = 0
 	t.applyGS()
-	t.xlAttach()
+	t.xlAttachIfPatched()
 	xsave := st.xsave
 	if xsave == nil && !fresh {
 		xsave = sb.initXSAVE // not the FPU state of the thread before
@@ -290,7 +290,7 @@ func (t *Thread) loop() error {
 				return fmt.Errorf("guest wrote unknown port %#x at %#x", ex.Port, t.regs.RIP)
 			}
 		case hv.ExitInterrupted:
-			if t.mb != nil {
+			if sb.xl != nil {
 				t.xlSettle()
 			}
 		default:
@@ -384,8 +384,8 @@ func (t *Thread) syscall() {
 	nr := r.RAX
 	args := [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}
 	atomic.AddUint64(&t.sb.stats.Syscalls, 1)
-	if t.mb != nil && !t.viaXL && nr < uint64(len(sysTable)) && sysTable[nr].xl != nil {
-		t.xlPatch(nr, r.RCX)
+	if t.sb.xl != nil {
+		t.xlPrepare(nr, r.RCX)
 	}
 	// Return to the instruction after `syscall`, as sysretq would.
 	if amd64.ReturnFromSyscall(r, t.sregs) {
@@ -521,7 +521,7 @@ func (t *Thread) exception(v int) {
 	if amd64.SetUserMode(t.sregs) {
 		t.sregsDirty = true
 	}
-	if t.mb != nil && amd64.InXLCode(t.regs.RIP) {
+	if t.sb.xl != nil && amd64.InXLCode(t.regs.RIP) {
 		// A fault in the trampoline (a GS base that is not a mailbox, a
 		// stack it cannot use): the call takes the exit path.
 		t.xlSettle()
