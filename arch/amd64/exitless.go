@@ -108,7 +108,7 @@ func XLClassify(rip uint64) (r XLRegion, rspFix uint64, flagsInR11 bool) {
 			return XLComplete, 136, true
 		}
 		return XLComplete, 0, true
-	case off == symXlWakeOut || off == symXlExit || off == symXlLateOut:
+	case off == symXlWakeOut || off == symXlExitOut || off == symXlLateOut:
 		return XLBefore, 0, true // at the exit instruction, registers restored
 	}
 	return XLSaved, 0, true // restoring the registers from the mailbox

@@ -78,9 +78,9 @@ xl_p3:
 	.globl xl_check
 xl_check:				/* %r11: flags. A bad %gs faults here. */
 	cmpl $XL_MAGIC_LO, %gs:0
-	jne xl_exit
+	jne xl_exit_out
 	cmpl $XL_MAGIC_HI, %gs:4
-	jne xl_exit
+	jne xl_exit_out
 	mov %r11, %gs:32
 	mov %rax, %gs:16
 	mov %rcx, %gs:24
@@ -147,33 +147,22 @@ xl_e3:
 	.globl xl_e4
 xl_e4:
 	jmp *%rcx
-	.globl xl_restore_wake
-xl_restore_wake:
+/* The exits with the call's registers back from the mailbox. */
+	.macro xl_restore name, port
+	.globl xl_restore_\name
+xl_restore_\name:
 	mov %gs:16, %rax
 	mov %gs:24, %rcx
 	mov %gs:32, %r11
-	.globl xl_wake_out
-xl_wake_out:
-	outb %al, $0x81
+	.globl xl_\name\()_out
+xl_\name\()_out:
+	outb %al, $\port
 	hlt
-	.globl xl_restore_late
-xl_restore_late:
-	mov %gs:16, %rax
-	mov %gs:24, %rcx
-	mov %gs:32, %r11
-	.globl xl_late_out
-xl_late_out:
-	outb %al, $0x82
-	hlt
-	.globl xl_restore_exit
-xl_restore_exit:
-	mov %gs:16, %rax
-	mov %gs:24, %rcx
-	mov %gs:32, %r11
-	.globl xl_exit
-xl_exit:
-	outb %al, $0x80
-	hlt
+	.endm
+
+	xl_restore wake, 0x81
+	xl_restore late, 0x82
+	xl_restore exit, 0x80
 	.globl xl_end
 xl_end:
 

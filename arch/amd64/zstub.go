@@ -74,7 +74,7 @@ const (
 	symXlRestoreLate      = 0x16e
 	symXlLateOut          = 0x189
 	symXlRestoreExit      = 0x18c
-	symXlExit             = 0x1a7
+	symXlExitOut          = 0x1a7
 	symXlEnd              = 0x1aa
 	symExc0               = 0x1aa
 	symExc1               = 0x1ad
