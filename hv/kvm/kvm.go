@@ -450,12 +450,20 @@ func (c *VCPU) Close() error {
 	return unix.Close(c.fd)
 }
 
+// ioctl makes a control ioctl, again when a signal interrupts it (the Go
+// runtime's preemption signal can land in a slow one, KVM_CREATE_VM). KVM_RUN
+// has its own path: an interrupted run is an exit.
 func ioctl(fd int, req, arg uintptr) (uintptr, error) {
-	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, arg)
-	if e != 0 {
-		return r, e
+	for {
+		r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, arg)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return r, e
+		}
+		return r, nil
 	}
-	return r, nil
 }
 
 var (
