@@ -209,6 +209,7 @@ func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 	if err != nil {
 		return -ENOMEM
 	}
+	sb.xlTrack(as)
 	params := &loader.Params{Argv: x.argv, Envp: envp, ExecFn: guest,
 		UID: p.cred.uid, EUID: p.cred.euid, GID: p.cred.gid, EGID: p.cred.egid,
 		HWCap: sb.hwcap, HWCap2: 2, Platform: "x86_64", MinSigStk: 2048}

@@ -116,7 +116,7 @@ func xlFd(t *Thread, a *[6]uint64) bool {
 // xlFcntl: every command but the waiting locks.
 func xlFcntl(t *Thread, a *[6]uint64) bool {
 	switch a[1] {
-	case unix.F_SETLKW, unix.F_OFD_SETLKW:
+	case fSetlkw, fOfdSetlkw:
 		return false
 	}
 	return true
@@ -131,10 +131,10 @@ func xlFutex(t *Thread, a *[6]uint64) bool {
 	return false
 }
 
-// xlIoctl: the queries of terminals and streams.
+// xlIoctl: the queries of terminals and streams, and the fd flags.
 func xlIoctl(t *Thread, a *[6]uint64) bool {
 	switch uint32(a[1]) {
-	case unix.TCGETS, unix.TIOCGWINSZ, fionread, fionbio, fioclex, fionclex, unix.TIOCGPGRP:
+	case tcgets, tiocgwinsz, tiocgpgrp, fionread, fionbio, fioclex, fionclex:
 		return true
 	}
 	return false
@@ -149,11 +149,14 @@ type siteForm struct {
 	// tail are the bytes that end at the return address; -1 matches any
 	// byte (the immediate, checked against the call number).
 	tail []int
-	// insn is the offset from the end of the replaced instruction's start,
-	// and its length (the thunk runs it).
+	// at is the distance from the replaced bytes' start to the return
+	// address; insnLen how many of them the thunk runs (or translates).
 	at, insnLen int
 	// imm: the immediate at tail[immAt:immAt+4] must equal the call number.
 	immAt int
+	// plain: the replaced instruction must not be the tail of another
+	// (plainBefore).
+	plain bool
 	// thunkInsn, when set, makes the thunk's first instruction(s) from the
 	// replaced bytes (at p; the thunk at thunk) instead of copying them.
 	thunkInsn func(replaced []byte, p, thunk uint64) []byte
@@ -162,7 +165,7 @@ type siteForm struct {
 var siteForms = []siteForm{
 	// glibc and musl: mov $N, %eax; syscall. Only the mov is replaced: a
 	// jump to the `syscall` still finds it.
-	{name: "mov-eax", tail: []int{0xb8, -1, -1, -1, -1, 0x0f, 0x05}, at: 7, insnLen: 5, immAt: 1},
+	{name: "mov-eax", tail: []int{0xb8, -1, -1, -1, -1, 0x0f, 0x05}, at: 7, insnLen: 5, immAt: 1, plain: true},
 	// Go's runtime: MOVQ $N, AX (mov $N, %rax); SYSCALL.
 	{name: "mov-rax", tail: []int{0x48, 0xc7, 0xc0, -1, -1, -1, -1, 0x0f, 0x05}, at: 9, insnLen: 7, immAt: 3},
 	// glibc's syscall(): ... mov %r9, %r8; mov 0x8(%rsp), %r9; syscall.
@@ -207,7 +210,7 @@ func matchSite(code []byte, nr uint64) (*siteForm, int, bool) {
 			continue
 		}
 		at := len(code) - f.at
-		if f.name == "mov-eax" && !plainBefore(code[:at]) {
+		if f.plain && !plainBefore(code[:at]) {
 			continue
 		}
 		return f, at, true
@@ -273,14 +276,12 @@ func thunkCode(insn []byte, ret uint64) []byte {
 // patched sites, their thunk pages and the mailbox slots. Processes that
 // share the address space (CLONE_VM) share it.
 type xlSpace struct {
-	mu     sync.Mutex
-	as     *mm.AddressSpace
-	pages  map[uint64]int    // thunk page -> slots used
-	sites  map[uint64]xlSite // by patched address
-	thunks map[uint64]uint64 // thunk -> patched address
-	byRet  map[uint64]uint64 // return address -> patched address
-	tried  map[uint64]uint8  // traps seen at a return address (xlTried: looked at)
-	slots  []bool            // mailbox slots in use
+	mu    sync.Mutex
+	as    *mm.AddressSpace
+	pages map[uint64]int    // thunk page -> slots used
+	sites map[uint64]xlSite // by patched address
+	tried map[uint64]uint8  // traps seen at a return address (xlTried: looked at)
+	slots []bool            // mailbox slots in use
 }
 
 // xlSite is a patched call site.
@@ -291,20 +292,24 @@ type xlSite struct {
 	ret   uint64 // the return address: after the `syscall`
 }
 
+// tookSyscall reports whether the jmp at p took the `syscall`'s place.
+func (s xlSite) tookSyscall(p uint64) bool { return p+uint64(len(s.patch)) > s.ret-2 }
+
 func newXLSpace(as *mm.AddressSpace) *xlSpace {
-	return &xlSpace{as: as, pages: map[uint64]int{}, sites: map[uint64]xlSite{},
-		thunks: map[uint64]uint64{}, byRet: map[uint64]uint64{}, tried: map[uint64]uint8{}}
+	return &xlSpace{as: as, pages: map[uint64]int{}, sites: map[uint64]xlSite{}, tried: map[uint64]uint8{}}
 }
 
-// spaceOf is the exitless state of as, made on first use.
-func (s *xlServers) spaceOf(as *mm.AddressSpace) *xlSpace {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if xs, ok := as.Ext.(*xlSpace); ok {
-		return xs
+// xlTrack gives a new address space its exitless state (exitless mode),
+// before any thread runs on it.
+func (sb *Sandbox) xlTrack(as *mm.AddressSpace) {
+	if sb.xl != nil {
+		as.Ext = newXLSpace(as)
 	}
-	xs := newXLSpace(as)
-	as.Ext = xs
+}
+
+// xlSpaceOf is an address space's exitless state, nil in exit mode.
+func xlSpaceOf(as *mm.AddressSpace) *xlSpace {
+	xs, _ := as.Ext.(*xlSpace)
 	return xs
 }
 
@@ -314,8 +319,7 @@ func (xs *xlSpace) fork(child *mm.AddressSpace) *xlSpace {
 	xs.mu.Lock()
 	defer xs.mu.Unlock()
 	c := newXLSpace(child)
-	c.pages, c.sites, c.thunks = maps.Clone(xs.pages), maps.Clone(xs.sites), maps.Clone(xs.thunks)
-	c.tried, c.byRet = maps.Clone(xs.tried), maps.Clone(xs.byRet)
+	c.pages, c.sites, c.tried = maps.Clone(xs.pages), maps.Clone(xs.sites), maps.Clone(xs.tried)
 	return c
 }
 
@@ -339,12 +343,13 @@ func (xs *xlSpace) original(va uint64, buf []byte) {
 // `syscall` before ret, or, at a patched site whose `syscall` the jmp
 // replaced, the jmp, which redoes the instruction before it.
 func (t *Thread) restartRIP(ret uint64) uint64 {
-	if xs, ok := t.proc.as.Ext.(*xlSpace); ok {
+	if xs := xlSpaceOf(t.proc.as); xs != nil {
 		xs.mu.Lock()
-		p, ok := xs.byRet[ret]
-		xs.mu.Unlock()
-		if ok {
-			return p
+		defer xs.mu.Unlock()
+		for p, s := range xs.sites {
+			if s.ret == ret && s.tookSyscall(p) {
+				return p
+			}
 		}
 	}
 	return ret - 2
@@ -357,8 +362,12 @@ func (xs *xlSpace) siteOfThunk(rip uint64) (uint64, bool) {
 	if _, ok := xs.pages[rip&^(mm.PageSize-1)]; !ok {
 		return 0, false
 	}
-	p, ok := xs.thunks[rip&^(thunkSize-1)]
-	return p, ok
+	for p, s := range xs.sites {
+		if s.thunk == rip&^(thunkSize-1) {
+			return p, true
+		}
+	}
+	return 0, false
 }
 
 // A site is patched the xlPatchAfter-th time it traps: a process that
@@ -371,8 +380,9 @@ const (
 
 // patch rewrites the call site that returns to ret (call nr) to take the
 // exitless path, if it has a form elfuse knows and has trapped often
-// enough. alone says no other vCPU runs the address space.
-func (xs *xlSpace) patch(nr, ret uint64, alone bool) (string, error) {
+// enough. alone says whether no other vCPU runs the address space (asked
+// only when a site is patched).
+func (xs *xlSpace) patch(nr, ret uint64, alone func() bool) (string, error) {
 	xs.mu.Lock()
 	defer xs.mu.Unlock()
 	if xs.tried[ret] == xlTried || ret < 32 {
@@ -407,16 +417,12 @@ func (xs *xlSpace) patch(nr, ret uint64, alone bool) (string, error) {
 	for p+uint64(len(jmp)) > ret-2 && p+uint64(len(jmp)) < ret {
 		jmp = append(jmp, 0xcc) // what is left of the replaced syscall
 	}
-	orig, err := xs.as.Patch(p, jmp, alone)
+	orig, err := xs.as.Patch(p, jmp, alone())
 	if err != nil {
 		return "", fmt.Errorf("patch %#x: %w", p, err)
 	}
 	xs.pages[thunk&^(mm.PageSize-1)]++
 	xs.sites[p] = xlSite{orig: orig, patch: jmp, thunk: thunk, ret: ret}
-	xs.thunks[thunk] = p
-	if p+5 > ret-2 {
-		xs.byRet[ret] = p // the jmp took the `syscall`'s place: a restart goes to it
-	}
 	return f.name, nil
 }
 
@@ -502,10 +508,7 @@ func (xs *xlSpace) evict(start, end uint64, codeGone bool) {
 	if codeGone {
 		for p, s := range xs.sites {
 			if p < end && s.ret > start {
-				delete(xs.sites, p)
-				delete(xs.byRet, s.ret)
-				// The thunk slot stays used: its page may be shared.
-				delete(xs.thunks, s.thunk)
+				delete(xs.sites, p) // its thunk slot stays used: the page may be shared
 			}
 		}
 		for ret := range xs.tried {
@@ -518,18 +521,15 @@ func (xs *xlSpace) evict(start, end uint64, codeGone bool) {
 		if page >= end || page+mm.PageSize <= start {
 			continue
 		}
-		for thunk, p := range xs.thunks {
-			if thunk&^(mm.PageSize-1) != page {
+		for p, s := range xs.sites {
+			if s.thunk&^(mm.PageSize-1) != page {
 				continue
 			}
-			s := xs.sites[p]
 			cur := make([]byte, len(s.patch))
 			if xs.as.Read(p, cur) == nil && string(cur) == string(s.patch) {
 				xs.as.Patch(p, s.orig, false)
 			}
 			delete(xs.sites, p)
-			delete(xs.thunks, thunk)
-			delete(xs.byRet, s.ret)
 		}
 		delete(xs.pages, page)
 	}
@@ -539,7 +539,7 @@ func (xs *xlSpace) evict(start, end uint64, codeGone bool) {
 // replace or change in [start, end), and forgets the sites there when
 // codeGone (an unmap or a new mapping).
 func (t *Thread) xlEvict(start, end uint64, codeGone bool) {
-	if xs, ok := t.as().Ext.(*xlSpace); ok {
+	if xs := xlSpaceOf(t.as()); xs != nil {
 		xs.evict(start, end, codeGone)
 	}
 }
@@ -613,7 +613,10 @@ func (xs *xlSpace) hasSites() bool {
 // thread gets its mailbox once its address space has patched sites, and
 // the site of an eligible call is counted toward its patch.
 func (t *Thread) xlPrepare(nr, ret uint64) {
-	xs := t.sb.xl.spaceOf(t.proc.as)
+	xs := xlSpaceOf(t.proc.as)
+	if xs == nil {
+		return
+	}
 	if !t.viaXL && nr < uint64(len(sysTable)) && sysTable[nr].xl != nil {
 		t.xlPatch(xs, nr, ret)
 	}
@@ -628,7 +631,7 @@ func (t *Thread) xlAttachIfPatched() {
 	if t.sb.xl == nil {
 		return
 	}
-	if xs, ok := t.proc.as.Ext.(*xlSpace); ok && xs.hasSites() {
+	if xs := xlSpaceOf(t.proc.as); xs != nil && xs.hasSites() {
 		t.xlAttach()
 	}
 }
@@ -639,8 +642,12 @@ func (t *Thread) xlAttach() {
 	if s == nil {
 		return
 	}
+	xs := xlSpaceOf(t.proc.as)
+	if xs == nil {
+		return
+	}
 	t.xlDetach()
-	mb, err := s.spaceOf(t.proc.as).newMailbox(t.sb, t)
+	mb, err := xs.newMailbox(t.sb, t)
 	if err != nil {
 		t.sb.log.Debug("no exitless mailbox", "tid", t.tid, "err", err)
 		return
@@ -681,7 +688,7 @@ func (t *Thread) applyGS() {
 
 // xlPatch counts a trap at the site that returns to ret toward its patch.
 func (t *Thread) xlPatch(xs *xlSpace, nr, ret uint64) {
-	form, err := xs.patch(nr, ret, t.aloneOnAS())
+	form, err := xs.patch(nr, ret, t.aloneOnAS)
 	if err != nil {
 		t.sb.log.Debug("exitless patch", "pid", t.proc.pid, "ret", fmt.Sprintf("%#x", ret), "err", err)
 	} else if form != "" {
@@ -718,7 +725,7 @@ func (t *Thread) xlSettle() {
 	mb := t.mb
 	switch {
 	case region == amd64.XLNone:
-		if xs, ok := t.proc.as.Ext.(*xlSpace); ok {
+		if xs := xlSpaceOf(t.proc.as); xs != nil {
 			if p, ok := xs.siteOfThunk(r.RIP); ok {
 				r.RIP = p // the thunk redoes the replaced instruction
 			}
@@ -848,7 +855,7 @@ type xlServers struct {
 	sb     *Sandbox
 	status []byte // the trampoline's status block (host view)
 	boxes  atomic.Pointer[[]*mailbox]
-	mu     sync.Mutex // list changes, spaceOf, n
+	mu     sync.Mutex // list changes, n
 	n      int        // servers started
 	max    int
 	wake   chan struct{}

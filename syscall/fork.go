@@ -100,7 +100,7 @@ func (t *Thread) clone(flags, newsp, ptid, ctid, tls uint64) int64 {
 		if c.as, err = p.as.Fork(); err != nil {
 			return -ENOMEM
 		}
-		if xs, ok := p.as.Ext.(*xlSpace); ok {
+		if xs := xlSpaceOf(p.as); xs != nil {
 			c.as.Ext = xs.fork(c.as)
 		}
 		c.asOwned = true

@@ -117,6 +117,7 @@ func (sb *Sandbox) newProcess(pid int, cwd string, c *Cred) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	sb.xlTrack(as)
 	var uid, gid uint32
 	var groups []uint32
 	if c != nil {
