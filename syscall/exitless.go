@@ -23,7 +23,7 @@ import (
 //
 //   - The first time a call site traps (through `syscall` and the stub),
 //     elfuse looks at the instruction bytes before it. For the forms
-//     compilers and libcs emit (matchSite) it writes a thunk into a page
+//     compilers and libcs emit (amd64.MatchSite) it writes a thunk into a page
 //     of the process's memory near the site and rewrites the site, in the
 //     process's own copy of the page, into a `jmp` to the thunk. The
 //     thunk does what the replaced instruction did, loads the return
@@ -140,137 +140,14 @@ func xlIoctl(t *Thread, a *[6]uint64) bool {
 	return false
 }
 
-// Syscall sites: the instruction bytes before a `syscall` that elfuse
-// patches. Each form names the bytes that end at the return address, how
-// many of them the `jmp` replaces (from the start of the matched
-// instruction) and the instruction the thunk runs in their place.
-type siteForm struct {
-	name string
-	// tail are the bytes that end at the return address; -1 matches any
-	// byte (the immediate, checked against the call number).
-	tail []int
-	// at is the distance from the replaced bytes' start to the return
-	// address; insnLen how many of them the thunk runs (or translates).
-	at, insnLen int
-	// imm: the immediate at tail[immAt:immAt+4] must equal the call number.
-	immAt int
-	// plain: the replaced instruction must not be the tail of another
-	// (plainBefore).
-	plain bool
-	// thunkInsn, when set, makes the thunk's first instruction(s) from the
-	// replaced bytes (at p; the thunk at thunk) instead of copying them.
-	thunkInsn func(replaced []byte, p, thunk uint64) []byte
-}
-
-var siteForms = []siteForm{
-	// glibc and musl: mov $N, %eax; syscall. Only the mov is replaced: a
-	// jump to the `syscall` still finds it.
-	{name: "mov-eax", tail: []int{0xb8, -1, -1, -1, -1, 0x0f, 0x05}, at: 7, insnLen: 5, immAt: 1, plain: true},
-	// Go's runtime: MOVQ $N, AX (mov $N, %rax); SYSCALL.
-	{name: "mov-rax", tail: []int{0x48, 0xc7, 0xc0, -1, -1, -1, -1, 0x0f, 0x05}, at: 9, insnLen: 7, immAt: 3},
-	// glibc's syscall(): ... mov %r9, %r8; mov 0x8(%rsp), %r9; syscall.
-	{name: "glibc-syscall", tail: []int{0x4d, 0x89, 0xc8, 0x4c, 0x8b, 0x4c, 0x24, 0x08, 0x0f, 0x05}, at: 7, insnLen: 5, immAt: -1},
-	// glibc's read (number 0 is xor %eax, %eax, two bytes): cmpb $0,
-	// __libc_single_threaded(%rip); je multi; xor %eax, %eax; syscall. The
-	// jmp replaces the je, the xor and the syscall (nothing else jumps to
-	// them); the thunk does the je with a 32-bit displacement.
-	{name: "glibc-read", tail: []int{0x80, 0x3d, -1, -1, -1, -1, 0x00, 0x74, -1, 0x31, 0xc0, 0x0f, 0x05}, at: 6, insnLen: 4, immAt: -1,
-		thunkInsn: func(b []byte, p, thunk uint64) []byte {
-			target := p + 2 + uint64(int64(int8(b[1])))
-			j := []byte{0x0f, 0x84, 0, 0, 0, 0, 0x31, 0xc0}
-			binary.LittleEndian.PutUint32(j[2:], uint32(int32(int64(target)-int64(thunk+6))))
-			return j
-		}},
-	// Go's internal/runtime/syscall/linux.Syscall6 (hand-written, straight
-	// line: nothing jumps to its SYSCALL): the last mov and the SYSCALL.
-	{name: "go-syscall6", tail: []int{0x49, 0x89, 0xf2, 0x48, 0x89, 0xfa, 0x48, 0x89, 0xce, 0x48, 0x89, 0xdf, 0x0f, 0x05}, at: 5, insnLen: 3, immAt: -1},
-}
-
-// matchSite finds the patchable form of the call site whose bytes end with
-// code (code's last byte is just before the return address) for call nr.
-// It returns the form and the offset into code of the replaced bytes.
-func matchSite(code []byte, nr uint64) (*siteForm, int, bool) {
-	for i := range siteForms {
-		f := &siteForms[i]
-		start := len(code) - len(f.tail)
-		if start < 0 {
-			continue
-		}
-		ok := true
-		for j, b := range f.tail {
-			if b >= 0 && code[start+j] != byte(b) {
-				ok = false
-				break
-			}
-		}
-		if !ok {
-			continue
-		}
-		if f.immAt >= 0 && uint64(binary.LittleEndian.Uint32(code[start+f.immAt:])) != nr {
-			continue
-		}
-		at := len(code) - f.at
-		if f.plain && !plainBefore(code[:at]) {
-			continue
-		}
-		return f, at, true
-	}
-	return nil, 0, false
-}
-
-// plainBefore reports whether the bytes before a `mov $N, %eax` (b8)
-// cannot make it part of another instruction: no prefix or REX byte right
-// before it, and no instruction with a ModRM operand and a 32-bit
-// immediate (mov, the arithmetic group, imul, test) whose 8-bit
-// displacement the b8 would be, with the immediate in N's place.
-func plainBefore(before []byte) bool {
-	n := len(before)
-	if n < 3 {
-		return false
-	}
-	p, q, q2 := before[n-1], before[n-2], before[n-3]
-	switch p {
-	case 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65:
-		return false
-	}
-	if p >= 0x40 && p <= 0x4f { // REX
-		return false
-	}
-	immOp := func(b byte) bool { return b == 0xc7 || b == 0x81 || b == 0x69 || b == 0xf7 }
-	if p&0xc0 == 0x40 && p&7 != 4 && immOp(q) { // ModRM with disp8: the b8
-		return false
-	}
-	if q&0xc0 == 0x40 && q&7 == 4 && immOp(q2) { // ModRM, SIB, then the b8
-		return false
-	}
-	return true
-}
-
-// Thunks: 32-byte slots in "[exitless]" pages of the process, each
-//
-//	<the replaced instruction>
-//	movabs $return, %rcx
-//	movabs $xl_entry, %r11
-//	jmp *%r11
+// Thunk pages: "[exitless]" pages of the process, amd64.ThunkSize slots.
 const (
-	thunkSize    = 32
-	thunksInPage = mm.PageSize / thunkSize
+	thunksInPage = mm.PageSize / amd64.ThunkSize
 	// thunkReach bounds the distance from a site to its thunk (rel32,
 	// with room for the page).
 	thunkReach = 1<<31 - 2*mm.PageSize
 	thunkName  = "[exitless]"
 )
-
-func thunkCode(insn []byte, ret uint64) []byte {
-	b := make([]byte, 0, thunkSize)
-	b = append(b, insn...)
-	b = append(b, 0x48, 0xb9)
-	b = binary.LittleEndian.AppendUint64(b, ret)
-	b = append(b, 0x49, 0xbb)
-	b = binary.LittleEndian.AppendUint64(b, amd64.XLEntryVA())
-	b = append(b, 0x41, 0xff, 0xe3)
-	return b
-}
 
 // xlSpace is the exitless state of an address space (its mm Ext): the
 // patched sites, their thunk pages and the mailbox slots. Processes that
@@ -363,7 +240,7 @@ func (xs *xlSpace) siteOfThunk(rip uint64) (uint64, bool) {
 		return 0, false
 	}
 	for p, s := range xs.sites {
-		if s.thunk == rip&^(thunkSize-1) {
+		if s.thunk == rip&^(amd64.ThunkSize-1) {
 			return p, true
 		}
 	}
@@ -396,34 +273,26 @@ func (xs *xlSpace) patch(nr, ret uint64, alone func() bool) (string, error) {
 	if err := xs.as.Read(ret-uint64(len(code)), code[:]); err != nil {
 		return "", nil
 	}
-	f, at, ok := matchSite(code[:], nr)
+	f, at, ok := amd64.MatchSite(code[:], nr)
 	if !ok {
 		return "", nil
 	}
 	p := ret - uint64(len(code)-at)
-	insn := code[at : at+f.insnLen]
 	thunk, err := xs.thunkNear(p)
 	if err != nil {
 		return "", err
 	}
-	if f.thunkInsn != nil {
-		insn = f.thunkInsn(insn, p, thunk)
-	}
-	if err := xs.as.Poke(thunk, thunkCode(insn, ret)); err != nil {
+	if err := xs.as.Poke(thunk, f.Thunk(code[at:], p, thunk, ret)); err != nil {
 		return "", fmt.Errorf("write thunk: %w", err)
 	}
-	jmp := []byte{0xe9, 0, 0, 0, 0}
-	binary.LittleEndian.PutUint32(jmp[1:], uint32(int32(int64(thunk)-int64(p+5))))
-	for p+uint64(len(jmp)) > ret-2 && p+uint64(len(jmp)) < ret {
-		jmp = append(jmp, 0xcc) // what is left of the replaced syscall
-	}
+	jmp := f.Jmp(p, thunk, ret)
 	orig, err := xs.as.Patch(p, jmp, alone())
 	if err != nil {
 		return "", fmt.Errorf("patch %#x: %w", p, err)
 	}
 	xs.pages[thunk&^(mm.PageSize-1)]++
 	xs.sites[p] = xlSite{orig: orig, patch: jmp, thunk: thunk, ret: ret}
-	return f.name, nil
+	return f.Name, nil
 }
 
 // thunkNear returns a free thunk slot within reach of a site at p, mapping
@@ -431,7 +300,7 @@ func (xs *xlSpace) patch(nr, ret uint64, alone func() bool) (string, error) {
 func (xs *xlSpace) thunkNear(p uint64) (uint64, error) {
 	for page, used := range xs.pages {
 		if used < thunksInPage && dist(page, p) < thunkReach {
-			return page + uint64(used)*thunkSize, nil
+			return page + uint64(used)*amd64.ThunkSize, nil
 		}
 	}
 	page, ok := xs.freePageNear(p)

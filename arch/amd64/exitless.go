@@ -17,8 +17,8 @@ const (
 	MaxMailboxes        = 1 << 16
 	// XLStatusVA is the sandbox's status word block for the trampoline: the
 	// tail of the IDT page (read-only for the guest).
-	XLStatusVA  = IDTVA + 0x1000 - 0x80
-	XLStatusOff = 0x1000 - 0x80 // its offset in the IDT page
+	XLStatusVA  = symXlStatus
+	XLStatusOff = XLStatusVA - IDTVA // its offset in the IDT page
 	// PortSyscallWake is the exit of a call that found no server awake.
 	PortSyscallWake = 0x81
 	// PortSyscallLate is the exit of a call no server took in time.
@@ -27,37 +27,39 @@ const (
 	// for long: the host waits for it instead of the guest spinning.
 	PortSyscallPark = 0x83
 	// XLMaxNr bounds the call numbers the trampoline posts (the bitmap's size).
-	XLMaxNr = 512
+	XLMaxNr = symXlMaxNr
 )
 
-// Mailbox field offsets.
+// Mailbox field offsets, status block offsets and mailbox states: stub.S
+// sets them.
 const (
-	MBMagic  = 0
-	MBState  = 8
-	MBNr     = 16
-	MBRet    = 24
-	MBFlags  = 32
-	MBResult = 40
-	MBArgs   = 48 // six words
+	MBMagic  = symXlMbMagic
+	MBState  = symXlMbState
+	MBNr     = symXlMbNr
+	MBRet    = symXlMbRet
+	MBFlags  = symXlMbFlags
+	MBResult = symXlMbResult
+	MBArgs   = symXlMbArgs // six words
 	// MBMagicValue is the mailbox's first word, checked before a post.
-	MBMagicValue = 0x786c7365_6c667565
+	MBMagicValue = symXlMagicHi<<32 | symXlMagicLo
+
+	XLAwake  = symXlStAwake  // uint32: servers spinning
+	XLSpins  = symXlStSpins  // uint32: pause iterations before a post is withdrawn
+	XLBitmap = symXlStBitmap // XLMaxNr bits: calls a server may run
+
+	MBIdle   = symXlIdle
+	MBPosted = symXlPostedState
+	MBTaken  = symXlTaken
+	MBDone   = symXlDoneState
+	MBHeld   = symXlHeld  // done, but the thread must stop (a signal): the host completes it
+	MBRetry  = symXlRetry // the server declined: take the exit path
 )
 
-// Status block offsets.
-const (
-	XLAwake  = 0 // uint32: servers spinning
-	XLSpins  = 4 // uint32: pause iterations before a post is withdrawn
-	XLBitmap = 8 // XLMaxNr bits: calls a server may run
-)
-
-// Mailbox states.
-const (
-	MBIdle   = 0
-	MBPosted = 1
-	MBTaken  = 2
-	MBDone   = 3
-	MBHeld   = 4 // done, but the thread must stop (a signal): the host completes it
-	MBRetry  = 5 // the server declined: take the exit path
+// The status block sits in the IDT page, past the IDT's 32 gates: these
+// fail to compile when stub.S puts it elsewhere.
+var (
+	_ [XLStatusOff - 32*16]struct{}
+	_ [0x1000 - XLStatusOff - XLBitmap - XLMaxNr/8]struct{}
 )
 
 // XLRegion says where in the exitless code a vCPU stopped (rip), and what

@@ -48,20 +48,39 @@ enter_user:
  * The host knows every label below: a vCPU stopped anywhere in this code
  * is settled from them (hv-independent offsets in zstub.go).
  *
- * Mailbox (the page at %gs): 0 magic, 8 state, 16 nr, 24 return address,
- * 32 flags, 40 result, 48-88 arguments.
- * Status page (XL_STATUS, read-only): 0 servers awake, 4 spin count,
- * 8 bitmap of the calls a server may run.
+ * The layout below (mailbox fields, states, the status block) is exported
+ * as absolute symbols; arch/amd64/exitless.go fails to compile when its
+ * constants differ from them.
  */
-	.set XL_STATUS, 0xffff888000001000 + 0x1000 - 0x80
-	.set XL_MAGIC_LO, 0x6c667565
-	.set XL_MAGIC_HI, 0x786c7365
-	.set XL_IDLE, 0
-	.set XL_POSTED, 1
-	.set XL_TAKEN, 2
-	.set XL_DONE, 3
-	.set XL_HELD, 4
-	.set XL_RETRY, 5
+	.macro const name, value
+	.globl \name
+	.set \name, \value
+	.endm
+
+	/* The mailbox, the page at %gs. */
+	const xl_mb_magic, 0
+	const xl_mb_state, 8
+	const xl_mb_nr, 16
+	const xl_mb_ret, 24
+	const xl_mb_flags, 32
+	const xl_mb_result, 40
+	const xl_mb_args, 48
+	const xl_magic_lo, 0x6c667565
+	const xl_magic_hi, 0x786c7365
+	/* Its states. */
+	const xl_idle, 0
+	const xl_posted_state, 1
+	const xl_taken, 2
+	const xl_done_state, 3
+	const xl_held, 4
+	const xl_retry, 5
+	/* The status block (read-only to the guest): servers awake, spin
+	 * count, bitmap of the calls a server may run. */
+	const xl_status, (0xffff888000001000+0x1000-0x80)
+	const xl_st_awake, 0
+	const xl_st_spins, 4
+	const xl_st_bitmap, 8
+	const xl_max_nr, 512
 
 	.globl xl_entry
 xl_entry:
@@ -77,46 +96,46 @@ xl_p3:
 	lea 128(%rsp), %rsp
 	.globl xl_check
 xl_check:				/* %r11: flags. A bad %gs faults here. */
-	cmpl $XL_MAGIC_LO, %gs:0
+	cmpl $xl_magic_lo, %gs:xl_mb_magic
 	jne xl_exit_out
-	cmpl $XL_MAGIC_HI, %gs:4
+	cmpl $xl_magic_hi, %gs:xl_mb_magic+4
 	jne xl_exit_out
-	mov %r11, %gs:32
-	mov %rax, %gs:16
-	mov %rcx, %gs:24
+	mov %r11, %gs:xl_mb_flags
+	mov %rax, %gs:xl_mb_nr
+	mov %rcx, %gs:xl_mb_ret
 	.globl xl_saved
 xl_saved:				/* %rcx, %r11 free: the mailbox has them */
-	mov %rdi, %gs:48
-	mov %rsi, %gs:56
-	mov %rdx, %gs:64
-	mov %r10, %gs:72
-	mov %r8, %gs:80
-	mov %r9, %gs:88
-	movabs $XL_STATUS, %r11
-	cmp $512, %rax
+	mov %rdi, %gs:xl_mb_args
+	mov %rsi, %gs:xl_mb_args+8
+	mov %rdx, %gs:xl_mb_args+16
+	mov %r10, %gs:xl_mb_args+24
+	mov %r8, %gs:xl_mb_args+32
+	mov %r9, %gs:xl_mb_args+40
+	movabs $xl_status, %r11
+	cmp $xl_max_nr, %rax
 	jae xl_restore_exit
-	bt %rax, 8(%r11)
+	bt %rax, xl_st_bitmap(%r11)
 	jnc xl_restore_exit
-	cmpl $0, (%r11)
+	cmpl $0, xl_st_awake(%r11)
 	je xl_restore_wake
-	movl 4(%r11), %ecx
-	movl $XL_POSTED, %gs:8
+	movl xl_st_spins(%r11), %ecx
+	movl $xl_posted_state, %gs:xl_mb_state
 	.globl xl_posted
 xl_posted:
 	pause
-	movl %gs:8, %eax
-	cmp $XL_DONE, %eax
+	movl %gs:xl_mb_state, %eax
+	cmp $xl_done_state, %eax
 	je xl_done
-	cmp $XL_POSTED, %eax
+	cmp $xl_posted_state, %eax
 	jne 1f
 	dec %ecx
 	jnz xl_posted
-	mov $XL_POSTED, %eax		/* no server took it in time: withdraw */
-	mov $XL_IDLE, %r11d
-	lock cmpxchg %r11d, %gs:8
+	mov $xl_posted_state, %eax		/* no server took it in time: withdraw */
+	mov $xl_idle, %r11d
+	lock cmpxchg %r11d, %gs:xl_mb_state
 	jne xl_posted
 	jmp xl_restore_late
-1:	cmp $XL_RETRY, %eax
+1:	cmp $xl_retry, %eax
 	je 2f
 	dec %ecx			/* taken or held: wait, then let the host wait */
 	jnz xl_posted
@@ -124,16 +143,16 @@ xl_posted:
 xl_park_out:
 	outb %al, $0x83
 	jmp xl_posted			/* not reached: the host completes the call */
-2:	movl $XL_IDLE, %gs:8
+2:	movl $xl_idle, %gs:xl_mb_state
 	jmp xl_restore_exit
 	.globl xl_done
 xl_done:
-	movl $XL_IDLE, %gs:8
-	mov %gs:40, %rax
+	movl $xl_idle, %gs:xl_mb_state
+	mov %gs:xl_mb_result, %rax
 	.globl xl_epilogue
 xl_epilogue:
-	mov %gs:32, %r11
-	mov %gs:24, %rcx
+	mov %gs:xl_mb_flags, %r11
+	mov %gs:xl_mb_ret, %rcx
 	lea -128(%rsp), %rsp
 	.globl xl_e1
 xl_e1:
@@ -151,9 +170,9 @@ xl_e4:
 	.macro xl_restore name, port
 	.globl xl_restore_\name
 xl_restore_\name:
-	mov %gs:16, %rax
-	mov %gs:24, %rcx
-	mov %gs:32, %r11
+	mov %gs:xl_mb_nr, %rax
+	mov %gs:xl_mb_ret, %rcx
+	mov %gs:xl_mb_flags, %r11
 	.globl xl_\name\()_out
 xl_\name\()_out:
 	outb %al, $\port
@@ -205,3 +224,18 @@ exc_\v:
 	exc 29
 	exc 30
 	exc 31
+
+/*
+ * The tail of every call site's thunk (never run here: syscall/exitless.go
+ * copies it after the site's replaced instruction and fills in the return
+ * address and xl_entry's address).
+ */
+	.globl xl_thunk_tail
+xl_thunk_tail:
+	movabs $0, %rcx
+	.globl xl_thunk_entry
+xl_thunk_entry:
+	movabs $0, %r11
+	jmp *%r11
+	.globl xl_thunk_end
+xl_thunk_end:

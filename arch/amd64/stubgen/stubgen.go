@@ -71,7 +71,7 @@ func Generate(src, pkg string) ([]byte, error) {
 		}
 		fmt.Fprintf(&b, "%#02x, ", c)
 	}
-	b.WriteString("\n}\n\n// Offsets of the stub's symbols in stubCode.\nconst (\n")
+	b.WriteString("\n}\n\n// Offsets of the stub's symbols in stubCode, and the values of the constants it exports.\nconst (\n")
 	for _, s := range syms {
 		fmt.Fprintf(&b, "\tsym%s = %#x\n", camel(s.name), s.off)
 	}
