@@ -122,20 +122,28 @@ func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
 	if as.phys.Refs(frame) == 1 && !as.phys.IsFile(frame) {
 		return as.pt.set(page, 1, frame|flags) == nil
 	}
+	return as.copyFrame(page, frame, flags, nil) == nil
+}
+
+// copyFrame gives page a new frame holding a copy of frame (edited by
+// edit, when set) with entry flags flags. The table path is replaced,
+// never the entry in place: another vCPU of the process (and, under shadow
+// paging, this one) may still hold the translation of the old frame and
+// would go on reading it after the write went to the new one; the old
+// frame goes once every vCPU has reloaded.
+func (as *AddressSpace) copyFrame(page, frame, flags uint64, edit func(p []byte)) error {
 	n, err := as.phys.Alloc(false)
 	if err != nil {
-		return false
+		return err
 	}
 	copy(as.phys.Page(n), as.phys.Page(frame))
-	// The table path is replaced, never the entry in place: another vCPU
-	// of the process (and, under shadow paging, this one) may still hold
-	// the read-only translation of the old frame and would go on reading
-	// it after the guest's write went to the new one.
+	if edit != nil {
+		edit(as.phys.Page(n))
+	}
 	if err := as.pt.set(page, 1, n|flags); err != nil {
 		as.phys.Unref(n)
-		return false
+		return err
 	}
-	// Other vCPUs may still read the old frame until they reload.
 	as.pt.dropLater(frame)
-	return true
+	return nil
 }

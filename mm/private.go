@@ -113,20 +113,12 @@ func (as *AddressSpace) Patch(va uint64, b []byte, inPlace bool) ([]byte, error)
 		copy(as.phys.Page(frame)[off:], b)
 		return orig, nil
 	}
-	n, err := as.phys.Alloc(false)
-	if err != nil {
-		return nil, err
-	}
-	copy(as.phys.Page(n), as.phys.Page(frame))
-	copy(as.phys.Page(n)[off:], b)
 	flags := e &^ addrMask
 	if e&amd64.PTECow != 0 {
 		flags = leafFlags(v.Prot) // this address space's own frame now
 	}
-	if err := as.pt.set(page, 1, n|flags); err != nil {
-		as.phys.Unref(n)
+	if err := as.copyFrame(page, frame, flags, func(p []byte) { copy(p[off:], b) }); err != nil {
 		return nil, err
 	}
-	as.pt.dropLater(frame)
 	return orig, nil
 }

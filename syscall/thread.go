@@ -271,19 +271,17 @@ func (t *Thread) loop() error {
 		switch ex.Kind {
 		case hv.ExitIO:
 			switch {
-			case ex.Port == amd64.PortSyscall:
-				t.viaXL = amd64.InXLCode(t.regs.RIP)
+			case ex.Port == amd64.PortSyscall && !amd64.InXLCode(t.regs.RIP):
 				t.syscall()
-				t.viaXL = false
+			case ex.Port == amd64.PortSyscall: // the trampoline's: not a site to patch
+				t.xlExitPath()
 			case ex.Port == amd64.PortSyscallPark:
 				t.xlSettle()
 			case ex.Port == amd64.PortSyscallWake || ex.Port == amd64.PortSyscallLate:
 				if sb.xl != nil {
 					sb.xl.missed(ex.Port == amd64.PortSyscallLate)
 				}
-				t.viaXL = true
-				t.syscall()
-				t.viaXL = false
+				t.xlExitPath()
 			case ex.Port >= amd64.PortException && ex.Port < amd64.PortException+32:
 				t.exception(int(ex.Port - amd64.PortException))
 			default:

@@ -140,14 +140,16 @@ var (
 	wrappers = map[string]string{}
 )
 
-// buildWrapper compiles a program that runs bin with --syscalls=mode and
-// its own arguments (a shell script would add PWD to the environment).
+// buildWrapper compiles (with BuildC, so once per binary and mode) a
+// program that runs bin with --syscalls=mode and its own arguments (a
+// shell script would add PWD to the environment).
 func buildWrapper(bin, mode string) (string, error) {
 	dir, err := os.MkdirTemp("", "elfuse-mode-")
 	if err != nil {
 		return "", err
 	}
-	src := filepath.Join(dir, "wrap.c")
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, "elfuse-"+mode+".c")
 	code := fmt.Sprintf(`#include <stdio.h>
 #include <unistd.h>
 int main(int argc, char **argv) {
@@ -164,11 +166,7 @@ int main(int argc, char **argv) {
 	if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
 		return "", err
 	}
-	w := filepath.Join(dir, "elfuse")
-	if out, err := exec.Command("gcc", "-O2", "-o", w, src).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("gcc: %v: %s", err, out)
-	}
-	return w, nil
+	return BuildC(src, "gcc")
 }
 
 func elfuseBin(t testing.TB) string {
