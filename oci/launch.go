@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	lsys "github.com/elfuse/elfuse/syscall"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -55,8 +56,6 @@ type Launch struct {
 // exitless or auto.
 const SyscallsAnnotation = "org.elfuse.syscalls"
 
-func validSyscalls(s string) bool { return s == "" || s == "exit" || s == "exitless" || s == "auto" }
-
 // Rlimit is one resource limit by Linux resource number.
 type Rlimit struct {
 	Resource int    `json:"resource"`
@@ -86,8 +85,9 @@ func buildLaunch(spec *specs.Spec, bundle, dir, console string, log *slog.Logger
 	if spec.Linux != nil {
 		l.Sysctl, l.UIDMap, l.GIDMap = spec.Linux.Sysctl, spec.Linux.UIDMappings, spec.Linux.GIDMappings
 	}
-	if l.Syscalls = spec.Annotations[SyscallsAnnotation]; !validSyscalls(l.Syscalls) {
-		return nil, fmt.Errorf("annotation %s=%q: want exit, exitless or auto", SyscallsAnnotation, l.Syscalls)
+	l.Syscalls = spec.Annotations[SyscallsAnnotation]
+	if _, err := lsys.ParseSyscallMode(l.Syscalls); err != nil {
+		return nil, fmt.Errorf("annotation %s: %w", SyscallsAnnotation, err)
 	}
 	if p.OOMScoreAdj != nil {
 		l.OOMScoreAdj = *p.OOMScoreAdj

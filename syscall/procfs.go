@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/elfuse/elfuse/mm"
@@ -102,18 +103,25 @@ func (s *synthFS) procRoot(who *Thread) *synthNode {
 // which every guest process shares, as the host shows it to elfuse.
 func procNet() *synthNode {
 	entries := map[string]func() *synthNode{}
-	for _, n := range procNetFiles {
-		if _, err := os.Stat("/proc/self/net/" + n); err == nil {
-			entries[n] = func() *synthNode { return fileNode(0o444, hostContent("/proc/self/net/"+n)) }
-		}
+	for _, n := range procNetFiles() {
+		entries[n] = func() *synthNode { return fileNode(0o444, hostContent("/proc/self/net/"+n)) }
 	}
 	return staticDir(0o555, entries)
 }
 
-// procNetFiles are the files of /proc/PID/net elfuse shows.
-var procNetFiles = []string{"arp", "dev", "dev_mcast", "fib_trie", "if_inet6", "igmp", "igmp6", "ipv6_route",
-	"netlink", "netstat", "packet", "protocols", "psched", "raw", "raw6", "route", "snmp", "snmp6",
-	"sockstat", "sockstat6", "softnet_stat", "tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "unix"}
+// procNetFiles are the files of /proc/PID/net elfuse shows: those of this
+// list the host has (looked up once).
+var procNetFiles = sync.OnceValue(func() []string {
+	var have []string
+	for _, n := range []string{"arp", "dev", "dev_mcast", "fib_trie", "if_inet6", "igmp", "igmp6", "ipv6_route",
+		"netlink", "netstat", "packet", "protocols", "psched", "raw", "raw6", "route", "snmp", "snmp6",
+		"sockstat", "sockstat6", "softnet_stat", "tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "unix"} {
+		if _, err := os.Stat("/proc/self/net/" + n); err == nil {
+			have = append(have, n)
+		}
+	}
+	return have
+})
 
 func hostContent(name string) func() []byte {
 	return func() []byte {

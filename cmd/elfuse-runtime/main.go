@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/elfuse/elfuse/oci"
+	lsys "github.com/elfuse/elfuse/syscall"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 )
@@ -122,8 +123,8 @@ func (e *env) setup(c *cli.Context) error {
 	if c.Bool("debug") {
 		child = append(child, "--debug")
 	}
-	if s := c.String("syscalls"); s != "exit" && s != "exitless" && s != "auto" {
-		return fmt.Errorf("--syscalls %q: must be exit, exitless or auto", s)
+	if _, err := lsys.ParseSyscallMode(c.String("syscalls")); err != nil {
+		return fmt.Errorf("--syscalls: %w", err)
 	}
 	e.rt = &oci.Runtime{Store: &oci.Store{Root: root}, Log: e.log, Exe: exe, ChildArgs: child, Syscalls: c.String("syscalls")}
 	return nil
