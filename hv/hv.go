@@ -81,6 +81,16 @@ type VM interface {
 	Close() error
 }
 
+// MappingFollower is implemented by VMs whose cached translations of guest
+// RAM follow the host's own mapping of it: once an madvise or mprotect of
+// that host memory returns, no vCPU reaches the pages it covered through a
+// translation made before (KVM's MMU notifiers drop them and flush every
+// vCPU's TLB). A memory manager can then take a guest translation away by
+// editing the entry in place and touching the old page's host mapping.
+type MappingFollower interface {
+	FollowsHostMappings() bool
+}
+
 // VCPU is one virtual CPU. Every method but Kick must be called on the OS
 // thread that created it.
 type VCPU interface {

@@ -153,6 +153,9 @@ func (as *AddressSpace) releaseL() {
 	defer as.phys.Batch()()
 	as.unmapL(0, UserLimit)
 	as.releasePrivateL()
+	// No vCPU runs on these tables again, and they are freed below: the
+	// translations they held need not be invalidated.
+	as.pt.stale = as.pt.stale[:0]
 	as.pt.commit()
 	as.pt.freeTree(as.pt.root, 4, map[int]bool{amd64.KernelPML4: true})
 	as.vmas = nil
@@ -229,6 +232,10 @@ func (as *AddressSpace) mapL(v VMA) error {
 	return err
 }
 
+// eagerCopyMax bounds the writable private file mappings populate copies
+// at once rather than maps copy-on-write.
+const eagerCopyMax = 8 << 20
+
 func (as *AddressSpace) populate(v *VMA, start, end uint64) error {
 	flags := leafFlags(v.Prot)
 	if v.Shared && v.File != nil && v.File.HostFD() >= 0 {
@@ -249,7 +256,10 @@ func (as *AddressSpace) populate(v *VMA, start, end uint64) error {
 		// A private file mapping reads the file's own pages, as the page
 		// cache does, until a write copies one (copy-on-write whatever
 		// the protection, so that a later mprotect cannot write the file).
-		if v.File.HostFD() >= 0 {
+		// A writable one of moderate size (a program's or library's data)
+		// is copied now instead: most of its pages are written soon, and
+		// a copy made now costs far less than a write fault.
+		if v.File.HostFD() >= 0 && (v.Prot&ProtWrite == 0 || end-start > eagerCopyMax) {
 			n := (end - start) / PageSize
 			if pa, err := as.phys.AllocFile(n, v.File.HostFD(), int64(v.Offset+(start-v.Start)), false); err == nil {
 				cow := flags&^amd64.PTEWrite | amd64.PTECow
@@ -628,7 +638,7 @@ func (as *AddressSpace) beyondEOF(v *VMA, page uint64) bool {
 // file (an access there is SIGBUS, not SIGSEGV).
 func (as *AddressSpace) BeyondEOF(va uint64) bool {
 	as.mu.Lock()
-	defer as.mu.Unlock()
+	defer as.unlock()
 	v := as.findL(va)
 	return v != nil && as.beyondEOF(v, va&^(PageSize-1))
 }

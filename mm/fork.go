@@ -7,9 +7,11 @@ import (
 // Fork returns a copy of the address space for a child process. Private
 // writable pages become read-only and copy-on-write in both; the first write
 // faults and gets its own frame (Fault). Shared mappings stay shared. No
-// page is copied here: both processes get fresh page tables (the parent's
-// old ones are retired, as every change that takes rights away does) whose
-// entries reference the same frames.
+// page is copied here: the child gets fresh page tables whose entries
+// reference the same frames. The parent's entries lose their write right
+// in place when the hypervisor follows the host's mappings (the frames
+// they reach are invalidated, see pageTables.set); otherwise the parent
+// gets fresh tables too and its old ones are retired.
 func (as *AddressSpace) forkL() (*AddressSpace, error) {
 	child, err := NewAddressSpace(as.phys, as.kernel)
 	if err != nil {
@@ -20,22 +22,28 @@ func (as *AddressSpace) forkL() (*AddressSpace, error) {
 		nv := *v
 		child.vmas = append(child.vmas, &nv)
 	}
-	newRoot, err := as.pt.newTable()
-	if err != nil {
-		return nil, err
-	}
+	inPlace := as.phys.coherent
 	old := as.pt.root
+	newRoot := old
+	if !inPlace {
+		if newRoot, err = as.pt.newTable(); err != nil {
+			return nil, err
+		}
+	}
 	for i := 0; i < 256; i++ { // the user half
 		e := as.pt.entry(old, i)
 		if !present(e) {
 			continue
 		}
-		pc, cc, err := as.forkTable(child, e&addrMask, 3, uint64(i)<<39)
+		pc, cc, err := as.forkTable(child, e&addrMask, 3, uint64(i)<<39, inPlace)
 		if err != nil {
 			return nil, err
 		}
 		as.pt.setEntry(newRoot, i, pc|e&^addrMask)
 		child.pt.setEntry(child.pt.root, i, cc|e&^addrMask)
+	}
+	if inPlace {
+		return child, nil
 	}
 	// The upper half: the shared kernel area, and the private slot, which
 	// stays the parent's own (the child starts without private pages).
@@ -48,13 +56,17 @@ func (as *AddressSpace) forkL() (*AddressSpace, error) {
 	return child, nil
 }
 
-// forkTable copies the table at pa (level) into a new table for the parent
-// and one for the child, marking private writable leaves copy-on-write and
-// taking a frame reference for the child's entries.
-func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, base uint64) (uint64, uint64, error) {
-	pt, err := as.pt.newTable()
-	if err != nil {
-		return 0, 0, err
+// forkTable copies the table at pa (level) into a new table for the child
+// and, unless inPlace, one for the parent (inPlace edits the parent's
+// table where it is), marking private leaves copy-on-write and taking a
+// frame reference for the child's entries.
+func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, base uint64, inPlace bool) (uint64, uint64, error) {
+	pt := pa
+	if !inPlace {
+		var err error
+		if pt, err = as.pt.newTable(); err != nil {
+			return 0, 0, err
+		}
 	}
 	ct, err := child.pt.newTable()
 	if err != nil {
@@ -71,7 +83,7 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 			if !present(e) {
 				continue
 			}
-			p, c, err := as.forkTable(child, e&addrMask, level-1, va)
+			p, c, err := as.forkTable(child, e&addrMask, level-1, va, inPlace)
 			if err != nil {
 				return 0, 0, err
 			}
@@ -86,6 +98,9 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 		// Every private page is copy-on-write, read-only ones too: an
 		// mprotect to writable later must not write the other's frame.
 		if v := as.findL(va); v != nil && !v.Shared {
+			if inPlace && present(e) && e&amd64.PTEWrite != 0 && !as.pt.fresh[pa] {
+				as.pt.stale = append(as.pt.stale, staleEntry{va: va, frame: frame, huge: level == 2})
+			}
 			e = e&^amd64.PTEWrite | amd64.PTECow
 		}
 		if level == 2 {
@@ -98,7 +113,9 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 		as.pt.setEntry(pt, i, e)
 		child.pt.setEntry(ct, i, e)
 	}
-	as.pt.retired = append(as.pt.retired, pa)
+	if !inPlace {
+		as.pt.retired = append(as.pt.retired, pa)
+	}
 	return pt, ct, nil
 }
 
@@ -126,11 +143,11 @@ func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
 }
 
 // copyFrame gives page a new frame holding a copy of frame (edited by
-// edit, when set) with entry flags flags. The table path is replaced,
-// never the entry in place: another vCPU of the process (and, under shadow
-// paging, this one) may still hold the translation of the old frame and
-// would go on reading it after the write went to the new one; the old
-// frame goes once every vCPU has reloaded.
+// edit, when set) with entry flags flags. Another vCPU of the process
+// (and, under shadow paging, this one) may still hold the translation of
+// the old frame and would go on reading it after the write went to the new
+// one: set takes it away (the old frame invalidated, or the table path
+// replaced), and the old frame goes once every vCPU has reloaded.
 func (as *AddressSpace) copyFrame(page, frame, flags uint64, edit func(p []byte)) error {
 	n, err := as.phys.Alloc(false)
 	if err != nil {

@@ -3,13 +3,24 @@ package mm
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 )
 
 func newAS(t *testing.T) (*Phys, *AddressSpace) {
 	t.Helper()
+	return newASMode(t, false)
+}
+
+// newASMode makes an address space whose Phys is coherent (translations
+// taken away in place, old frames invalidated) or not (tables replaced).
+func newASMode(t *testing.T, coherent bool) (*Phys, *AddressSpace) {
+	t.Helper()
 	p, err := NewPhys(1<<30, 256<<20, func(uint64, []byte) error { return nil })
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetCoherent(coherent); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
@@ -110,6 +121,41 @@ func TestRestrictiveChangesSwitchRoot(t *testing.T) {
 	}
 }
 
+// With a coherent Phys the same changes keep the root and invalidate the
+// frames whose translations they took away.
+func TestRestrictiveChangesInPlace(t *testing.T) {
+	p, as := newASMode(t, true)
+	var invalidated []uint64
+	p.invalidated = func(f []uint64) { invalidated = append(invalidated, f...) }
+	as.Map(VMA{Start: 0x10000, End: 0x20000, Prot: rw})
+	root, _ := as.Commit()
+	frame := func(va uint64) uint64 {
+		e, _ := as.pt.lookup(va)
+		return e & addrMask
+	}
+	f0, f2 := frame(0x10000), frame(0x12000)
+	as.Unmap(0x10000, 0x11000)
+	as.Protect(0x12000, 0x13000, ProtRead)
+	if r, changed := as.Commit(); changed || r != root {
+		t.Fatal("a change in place replaced the root")
+	}
+	if !slices.Contains(invalidated, f0) || !slices.Contains(invalidated, f2) {
+		t.Fatalf("invalidated %#x, want %#x and %#x", invalidated, f0, f2)
+	}
+	if err := as.Write(0x12000, []byte{1}); !errors.Is(err, ErrFault) {
+		t.Fatal("write to narrowed page allowed")
+	}
+	if err := as.Write(0x10000, []byte{1}); !errors.Is(err, ErrFault) {
+		t.Fatal("write to unmapped page allowed")
+	}
+	if err := as.Write(0x13000, []byte{1}); err != nil {
+		t.Fatalf("neighbour lost: %v", err)
+	}
+	if len(as.pt.stale) != 0 {
+		t.Fatal("changes left to invalidate after the lock was released")
+	}
+}
+
 func TestRemapMovesContents(t *testing.T) {
 	_, as := newAS(t)
 	as.Map(VMA{Start: 0x100000, End: 0x104000, Prot: rw})
@@ -200,7 +246,17 @@ func TestBadAddresses(t *testing.T) {
 }
 
 func TestForkCopyOnWrite(t *testing.T) {
-	p, parent := newAS(t)
+	for _, coherent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tables", true: "in-place"}[coherent], func(t *testing.T) {
+			testForkCopyOnWrite(t, coherent)
+		})
+	}
+}
+
+func testForkCopyOnWrite(t *testing.T, coherent bool) {
+	p, parent := newASMode(t, coherent)
+	var invalidated []uint64
+	p.invalidated = func(f []uint64) { invalidated = append(invalidated, f...) }
 	parent.Map(VMA{Start: 0x400000, End: 0x400000 + HugeSize + 2*PageSize, Prot: rw})
 	parent.Map(VMA{Start: 0x800000, End: 0x801000, Prot: rw, Shared: true})
 	parent.Write(0x400000, []byte("parent"))
@@ -208,12 +264,20 @@ func TestForkCopyOnWrite(t *testing.T) {
 	parent.Write(0x800000, []byte("shared"))
 	parent.Commit()
 	inUse := p.InUse()
+	frame := func(as *AddressSpace, va uint64) uint64 {
+		e, _ := as.pt.lookup(va)
+		return e & addrMask
+	}
+	small := frame(parent, 0x400000+HugeSize)
 	child, err := parent.Fork()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, changed := parent.Commit(); !changed {
-		t.Fatal("fork kept the parent's root")
+	if _, changed := parent.Commit(); changed != !coherent {
+		t.Fatalf("fork replaced the parent's root: %v", changed)
+	}
+	if coherent && !slices.Contains(invalidated, small) {
+		t.Fatalf("fork took the write right away without invalidating frame %#x", small)
 	}
 	child.Commit()
 	if p.InUse()-inUse > 64*PageSize {

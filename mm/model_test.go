@@ -10,16 +10,18 @@ import (
 // madvise/brk sequences and checks every page against a model of what it
 // must hold: the tag last written to it, or zero.
 func TestRandomOpsAgainstModel(t *testing.T) {
-	for seed := int64(1); seed <= 12; seed++ {
-		runModel(t, seed)
-		if t.Failed() {
-			return
+	for _, coherent := range []bool{false, true} {
+		for seed := int64(1); seed <= 12; seed++ {
+			runModel(t, seed, coherent)
+			if t.Failed() {
+				return
+			}
 		}
 	}
 }
 
-func runModel(t *testing.T, seed int64) {
-	p, as := newAS(t)
+func runModel(t *testing.T, seed int64, coherent bool) {
+	p, as := newASMode(t, coherent)
 	_ = p
 	r := rand.New(rand.NewSource(seed))
 	model := map[uint64]uint64{} // page -> tag (0: zero page), present iff mapped

@@ -65,6 +65,16 @@ type pageTables struct {
 	// another vCPU may still reach them through the tables it runs on, so
 	// they are freed only once every thread has moved to the new root.
 	dropped, droppedHuge []uint64
+	// stale are entries changed in place (on a coherent Phys) whose old
+	// translation a vCPU may still hold, until invalidateStale.
+	stale []staleEntry
+}
+
+// staleEntry is an entry changed in place: the page (or 2 MiB page) at va
+// reached frame before.
+type staleEntry struct {
+	va, frame uint64
+	huge      bool
 }
 
 // dropLater frees a data frame at the next Commit.
@@ -193,8 +203,14 @@ func (t *pageTables) copyTable(old uint64) (uint64, error) {
 	return n, nil
 }
 
-// set writes va's entry at level. Adding to a not-present entry is done in
-// place; anything else goes through a writable path.
+// set writes va's entry at level. Adding to a not-present entry, or
+// widening one, is done in place. A change that takes a translation away
+// (another frame, fewer rights, none) is done in place too when the
+// hypervisor follows the host's mappings, for a 4 KiB entry or a 2 MiB one
+// that stays a leaf: the old frame is invalidated before the address
+// space's lock is released (invalidateStale), so no vCPU reaches it
+// through the old translation after the operation. Otherwise it goes
+// through a writable path (new tables, a new root).
 func (t *pageTables) set(va uint64, level int, v uint64) error {
 	table, err := t.tableFor(va, level)
 	if err != nil {
@@ -203,12 +219,46 @@ func (t *pageTables) set(va uint64, level int, v uint64) error {
 	i := amd64.PTEIndex(va, level)
 	old := t.entry(table, i)
 	if present(old) && !t.fresh[table] && !widens(old, v) {
+		if t.phys.coherent && (level == 1 || old&amd64.PTEHuge != 0 && (v&amd64.PTEHuge != 0 || !present(v))) {
+			t.setEntry(table, i, v)
+			t.stale = append(t.stale, staleEntry{va: va, frame: old & addrMask, huge: level == 2})
+			return nil
+		}
 		if table, err = t.writable(va, level); err != nil {
 			return err
 		}
 	}
 	t.setEntry(table, i, v)
 	return nil
+}
+
+// invalidateStale makes every vCPU drop the translations the entries
+// changed in place replaced. Should the host refuse, the tables on the
+// path to each are replaced instead, as without a coherent Phys.
+func (t *pageTables) invalidateStale() {
+	if len(t.stale) == 0 {
+		return
+	}
+	var frames []uint64
+	for _, s := range t.stale {
+		n := uint64(PageSize)
+		if s.huge {
+			n = HugeSize
+		}
+		for f := s.frame; f < s.frame+n; f += PageSize {
+			frames = append(frames, f)
+		}
+	}
+	if t.phys.invalidate(frames) != nil {
+		for _, s := range t.stale {
+			level := 1
+			if s.huge {
+				level = 2
+			}
+			_, _ = t.writable(s.va, level)
+		}
+	}
+	t.stale = t.stale[:0]
 }
 
 // widens reports whether new only adds rights to old on the same frame: a
@@ -255,6 +305,10 @@ func (t *pageTables) splitHuge(va uint64) error {
 // commit marks every table as seen by the guest and frees replaced tables.
 // It reports the root and whether it changed.
 func (t *pageTables) commit() (root uint64, changed bool) {
+	if len(t.dropped) > 0 {
+		// A file's frames get anonymous memory back in runs, not one by one.
+		defer t.phys.Batch()()
+	}
 	for _, pa := range t.retired {
 		t.phys.Unref(pa)
 	}

@@ -74,6 +74,15 @@ type Phys struct {
 	dirtyBytes uint64
 	batch      int
 	unmapped   []uint64 // file frames freed in the batch
+
+	// coherent: the hypervisor drops its cached translations of a frame
+	// on every vCPU when the host changes its own mapping of the frame
+	// (SetCoherent), so a translation is taken away in place and the old
+	// frame invalidated (invalidate) rather than by new tables.
+	coherent bool
+	// invalidated, when set, sees every list of frames invalidate is
+	// given (tests).
+	invalidated func(frames []uint64)
 }
 
 // maxDirty bounds the freed guest RAM kept by the host process.
@@ -107,6 +116,99 @@ func (p *Phys) Limit() uint64 {
 		return uint64(len(p.mem))
 	}
 	return p.limit
+}
+
+// SetCoherent tells the memory manager that the hypervisor follows the
+// host's mapping of guest RAM (hv.MappingFollower): an entry that takes a
+// translation away is then changed in place, and the frame it reached is
+// invalidated through its host mapping before the change is done (see
+// pageTables.set), instead of replacing the tables from the root down and
+// switching every vCPU to the new root. Under shadow paging (PVM) that
+// spares the hypervisor rebuilding its shadow of the whole address space
+// after each such change. It checks that the host lets it invalidate.
+func (p *Phys) SetCoherent(on bool) error {
+	if on {
+		if err := p.invalidateAnon(p.mem[:PageSize]); err != nil {
+			return fmt.Errorf("mm: invalidate guest RAM through its host mapping: %w", err)
+		}
+	}
+	p.coherent = on
+	return nil
+}
+
+// invalidate makes the hypervisor drop every translation to the frames
+// listed (repeats allowed) on every vCPU, by changing the host's mapping
+// of them without changing what they hold or who may access them: a
+// file's frame is dropped from the host mapping (the file keeps its
+// page), anonymous memory gets its protection changed and put back. The
+// caller holds references to the frames, so none is reused meanwhile.
+func (p *Phys) invalidate(frames []uint64) error {
+	slices.Sort(frames)
+	frames = slices.Compact(frames)
+	if p.invalidated != nil {
+		p.invalidated(frames)
+	}
+	p.mu.Lock()
+	var file, anon []uint64
+	for _, pa := range frames {
+		if p.fileMap[pa>>pageShift] {
+			file = append(file, pa)
+		} else {
+			anon = append(anon, pa)
+		}
+	}
+	// Runs of anonymous frames a few frames apart are joined, the frames
+	// between invalidated too (harmless: they fault back in), unless a
+	// file's frame lies between: its mapping may not allow writing.
+	var runs []span
+	for _, pa := range anon {
+		if n := len(runs); n > 0 {
+			last := &runs[n-1]
+			end := last.pa + last.n
+			if pa == end || pa-end <= maxInvalidateGap && !p.anyFileLocked(end, pa) {
+				last.n = pa + PageSize - last.pa
+				continue
+			}
+		}
+		runs = append(runs, span{pa, PageSize})
+	}
+	p.mu.Unlock()
+	var err error
+	forRuns(file, func(pa, n uint64) {
+		if e := unix.Madvise(p.mem[pa:pa+n], unix.MADV_DONTNEED); e != nil && err == nil {
+			err = e
+		}
+	})
+	for _, r := range runs {
+		if e := p.invalidateAnon(p.mem[r.pa : r.pa+r.n]); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// maxInvalidateGap is how far apart two runs of anonymous frames may be
+// and still be invalidated as one.
+const maxInvalidateGap = 64 * PageSize
+
+func (p *Phys) anyFileLocked(start, end uint64) bool {
+	for pa := start; pa < end; pa += PageSize {
+		if p.fileMap[pa>>pageShift] {
+			return true
+		}
+	}
+	return false
+}
+
+// invalidateAnon changes the protection of anonymous guest RAM and puts it
+// back: each change runs the host's MMU notifiers over the present pages.
+// Both protections allow reading and writing, so a host thread or vCPU
+// touching the memory meanwhile never faults.
+func (p *Phys) invalidateAnon(b []byte) error {
+	if err := unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC); err != nil {
+		return err
+	}
+	return unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE)
 }
 
 // SetLimit bounds the guest RAM handed out from now on (allocations past

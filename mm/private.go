@@ -25,7 +25,7 @@ func privateVA(va uint64) bool {
 // space goes, once no vCPU can still reach it.
 func (as *AddressSpace) MapPrivate(va, pa uint64, write bool) error {
 	as.mu.Lock()
-	defer as.mu.Unlock()
+	defer as.unlock()
 	if !privateVA(va) || va%PageSize != 0 {
 		return fmt.Errorf("mm: %#x is not a private page", va)
 	}
@@ -52,7 +52,7 @@ func (as *AddressSpace) MapPrivate(va, pa uint64, write bool) error {
 // UnmapPrivate removes the private page at va.
 func (as *AddressSpace) UnmapPrivate(va uint64) {
 	as.mu.Lock()
-	defer as.mu.Unlock()
+	defer as.unlock()
 	pa, ok := as.private[va]
 	if !ok || as.released {
 		return
@@ -81,7 +81,7 @@ func (as *AddressSpace) releasePrivateL() {
 // replaced.
 func (as *AddressSpace) Patch(va uint64, b []byte, inPlace bool) ([]byte, error) {
 	as.mu.Lock()
-	defer as.mu.Unlock()
+	defer as.unlock()
 	if len(b) == 0 || va%PageSize+uint64(len(b)) > PageSize {
 		return nil, ErrNotPatchable
 	}

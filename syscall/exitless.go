@@ -931,10 +931,12 @@ func (s *xlServers) run(mb *mailbox, hc *hostCreds) bool {
 		return true
 	}
 	binary.LittleEndian.PutUint64(mb.mem[amd64.MBResult:], uint64(ret))
-	if t.xlMustStop() {
+	if t.xlMustStop() || t.proc.as.Root() != t.loaded.Load() {
 		// The thread must stop before it runs on: a signal the call
-		// raised or unblocked. Its kick finds it waiting; the host
-		// completes the call, then acts.
+		// raised or unblocked, or page tables the call replaced (a
+		// copy-on-write page it wrote, without a coherent Phys), which
+		// the thread must load before it reads what the call wrote. Its
+		// kick finds it waiting; the host completes the call, then acts.
 		atomic.StoreUint32(st, amd64.MBHeld)
 		t.wake()
 		return true

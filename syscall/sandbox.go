@@ -423,6 +423,14 @@ func (sb *Sandbox) setup() error {
 	if err != nil {
 		return err
 	}
+	// ELFUSE_PAGE_TABLES=replace keeps the path every backend honours
+	// (new tables and root for each change that takes a translation
+	// away), to compare the two.
+	if vm.FollowsHostMappings() && os.Getenv("ELFUSE_PAGE_TABLES") != "replace" {
+		if err := sb.phys.SetCoherent(true); err != nil {
+			sb.log.Debug("page tables: replaced on every change", "err", err)
+		}
+	}
 	sb.tmark("newphys")
 	sb.kernel, err = mm.NewKernel(sb.phys)
 	if err != nil {

@@ -202,6 +202,11 @@ func (vm *VM) MapMemory(gpa uint64, host []byte) error {
 // Close releases the VM.
 func (vm *VM) Close() error { return unix.Close(vm.fd) }
 
+// FollowsHostMappings is true: KVM registers MMU notifiers on the memory
+// of its slots and drops the guest translations of pages whose host
+// mapping changes (shadow pages and EPT/NPT alike), flushing the TLBs.
+func (vm *VM) FollowsHostMappings() bool { return true }
+
 // VCPU is a KVM vCPU of an amd64 guest.
 type VCPU struct {
 	vm    *VM
