@@ -207,7 +207,7 @@ func mapSegments(as *mm.AddressSpace, exe *Exe, bias uint64) (uint64, error) {
 		fileMapEnd := alignUp(fileEnd, mm.PageSize)
 		if s.Filesz > 0 {
 			off := s.Offset - (s.Vaddr + bias - start)
-			if err := as.Map(mm.VMA{Start: start, End: fileMapEnd, Prot: prot, File: exe, Offset: off}); err != nil {
+			if err := as.Map(mm.VMA{Start: start, End: fileMapEnd, Prot: prot, File: exe, Offset: off, Copy: true}); err != nil {
 				return 0, fmt.Errorf("map segment at %#x: %w", start, err)
 			}
 			// The file page holding the end of the data continues as bss.

@@ -40,6 +40,12 @@ type VMA struct {
 	Offset  uint64
 	Name    string // "[heap]", "[stack]", "[vdso]"... when File is nil
 	GrowsDn bool
+	// Copy: a private file mapping whose writable pages are copied from
+	// the file when mapped (a program's data segment, which is mostly
+	// written soon: a copy now costs far less than a write fault), not
+	// shared with the file until written. Such pages then no longer see
+	// later writes to the file, which a program's data never relies on.
+	Copy bool
 }
 
 // Kernel is the supervisor area shared by every address space of a sandbox:
@@ -232,8 +238,7 @@ func (as *AddressSpace) mapL(v VMA) error {
 	return err
 }
 
-// eagerCopyMax bounds the writable private file mappings populate copies
-// at once rather than maps copy-on-write.
+// eagerCopyMax bounds the data segments (VMA.Copy) populate copies at once.
 const eagerCopyMax = 8 << 20
 
 func (as *AddressSpace) populate(v *VMA, start, end uint64) error {
@@ -255,11 +260,9 @@ func (as *AddressSpace) populate(v *VMA, start, end uint64) error {
 		}
 		// A private file mapping reads the file's own pages, as the page
 		// cache does, until a write copies one (copy-on-write whatever
-		// the protection, so that a later mprotect cannot write the file).
-		// A writable one of moderate size (a program's or library's data)
-		// is copied now instead: most of its pages are written soon, and
-		// a copy made now costs far less than a write fault.
-		if v.File.HostFD() >= 0 && (v.Prot&ProtWrite == 0 || end-start > eagerCopyMax) {
+		// the protection, so that a later mprotect cannot write the file),
+		// unless it is a data segment of moderate size to copy now.
+		if v.File.HostFD() >= 0 && !(v.Copy && v.Prot&ProtWrite != 0 && end-start <= eagerCopyMax) {
 			n := (end - start) / PageSize
 			if pa, err := as.phys.AllocFile(n, v.File.HostFD(), int64(v.Offset+(start-v.Start)), false); err == nil {
 				cow := flags&^amd64.PTEWrite | amd64.PTECow
@@ -395,7 +398,7 @@ func (as *AddressSpace) merge() {
 
 func mergeable(a, b *VMA) bool {
 	if a.End != b.Start || a.Prot != b.Prot || a.Shared != b.Shared || a.Lazy != b.Lazy ||
-		a.Name != b.Name || a.GrowsDn != b.GrowsDn || a.File != b.File {
+		a.Name != b.Name || a.GrowsDn != b.GrowsDn || a.File != b.File || a.Copy != b.Copy {
 		return false
 	}
 	return a.File == nil || a.Offset+(a.End-a.Start) == b.Offset

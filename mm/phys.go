@@ -280,7 +280,11 @@ func (p *Phys) Alloc(table bool) (uint64, error) {
 	}
 	var pa uint64
 	switch {
-	case !table && len(p.freeData) > 0:
+	case !table && len(p.freeData) > 0 && len(p.free4k) == 0:
+		// Frames that held page tables go to data only when no other
+		// free frame is at hand: a shadow-paging hypervisor may still
+		// shadow one and emulate the guest's writes to it, and it cannot
+		// emulate every instruction (a vmovdqu store stops the vCPU).
 		pa = p.freeData[len(p.freeData)-1]
 		p.freeData = p.freeData[:len(p.freeData)-1]
 	case len(p.free4k) > 0:

@@ -72,7 +72,10 @@ func sysMmap(t *Thread, a *[6]uint64) int64 {
 	}
 	as := t.as()
 	v := mm.VMA{Prot: prot, Shared: typ != mapPrivate, Lazy: flags&mapNoreserve != 0 && flags&mapPopulate == 0,
-		GrowsDn: flags&mapGrowsDown != 0}
+		GrowsDn: flags&mapGrowsDown != 0,
+		// glibc's dynamic loader maps an object's segments with
+		// MAP_DENYWRITE (its MAP_COPY): its data segment is copied now.
+		Copy: flags&mapDenyWrite != 0}
 	if flags&mapAnonymous == 0 {
 		f, e := t.fd(uint64(uint32(fd)))
 		if e != 0 {
