@@ -129,6 +129,9 @@ type AddressSpace struct {
 	released bool
 	// private are the pages of the private slot, by address (MapPrivate).
 	private map[uint64]uint64
+	// hot are the pages the processes of this lineage broke copy-on-write
+	// sharing of after a fork: Fork copies them for the child at once.
+	hot *hotPages
 	// Ext is state a user of the address space attaches to it (the syscall
 	// layer's exitless call sites); mm never looks at it.
 	Ext any

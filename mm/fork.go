@@ -1,23 +1,36 @@
 package mm
 
 import (
+	"slices"
+	"sync"
+
 	"github.com/elfuse/elfuse/arch/amd64"
 )
 
 // Fork returns a copy of the address space for a child process. Private
 // writable pages become read-only and copy-on-write in both; the first write
-// faults and gets its own frame (Fault). Shared mappings stay shared. No
-// page is copied here: the child gets fresh page tables whose entries
-// reference the same frames. The parent's entries lose their write right
-// in place when the hypervisor follows the host's mappings (the frames
-// they reach are invalidated, see pageTables.set); otherwise the parent
-// gets fresh tables too and its old ones are retired.
-func (as *AddressSpace) forkL() (*AddressSpace, error) {
+// faults and gets its own frame (Fault). Shared mappings stay shared. The
+// child gets fresh page tables whose entries reference the same frames.
+// No page is copied but the hot ones, which both processes are about to
+// write: those the caller names (its stack around the stack pointer, its
+// TLS block) and those the processes of this lineage broke the sharing of
+// after earlier forks (hotPages). The child gets copies of them at once,
+// sparing each process a write fault, and the parent keeps them writable.
+// The parent's other entries lose their write right in place when the
+// hypervisor follows the host's mappings (the frames they reach are
+// invalidated, see pageTables.set); otherwise the parent gets fresh tables
+// too and its old ones are retired.
+func (as *AddressSpace) forkL(hot []uint64) (*AddressSpace, error) {
 	child, err := NewAddressSpace(as.phys, as.kernel)
 	if err != nil {
 		return nil, err
 	}
 	child.BrkStart, child.Brk, child.MmapTop = as.BrkStart, as.Brk, as.MmapTop
+	if as.hot == nil {
+		as.hot = &hotPages{}
+	}
+	child.hot = as.hot
+	hot = append(hot, as.hot.list()...)
 	for _, v := range as.vmas {
 		nv := *v
 		child.vmas = append(child.vmas, &nv)
@@ -35,7 +48,7 @@ func (as *AddressSpace) forkL() (*AddressSpace, error) {
 		if !present(e) {
 			continue
 		}
-		pc, cc, err := as.forkTable(child, e&addrMask, 3, uint64(i)<<39, inPlace)
+		pc, cc, err := as.forkTable(child, e&addrMask, 3, uint64(i)<<39, inPlace, hot)
 		if err != nil {
 			return nil, err
 		}
@@ -60,7 +73,7 @@ func (as *AddressSpace) forkL() (*AddressSpace, error) {
 // and, unless inPlace, one for the parent (inPlace edits the parent's
 // table where it is), marking private leaves copy-on-write and taking a
 // frame reference for the child's entries.
-func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, base uint64, inPlace bool) (uint64, uint64, error) {
+func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, base uint64, inPlace bool, hot []uint64) (uint64, uint64, error) {
 	pt := pa
 	if !inPlace {
 		var err error
@@ -83,7 +96,7 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 			if !present(e) {
 				continue
 			}
-			p, c, err := as.forkTable(child, e&addrMask, level-1, va, inPlace)
+			p, c, err := as.forkTable(child, e&addrMask, level-1, va, inPlace, hot)
 			if err != nil {
 				return 0, 0, err
 			}
@@ -95,9 +108,27 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 		if frame == 0 {
 			continue
 		}
+		v := as.findL(va)
+		if level == 1 && e&amd64.PTECow != 0 && present(e) && v != nil && v.Prot&ProtWrite != 0 &&
+			slices.Contains(hot, va) && as.phys.Refs(frame) == 1 && !as.phys.IsFile(frame) {
+			// A hot page the parent alone holds but has not written
+			// since the last fork: its own again (more rights: in place).
+			e = frame | leafFlags(v.Prot)
+			as.pt.setEntry(pt, i, e)
+		}
+		if level == 1 && present(e) && e&amd64.PTEWrite != 0 && v != nil && !v.Shared && slices.Contains(hot, va) {
+			n, err := as.phys.Alloc(false)
+			if err != nil {
+				return 0, 0, err
+			}
+			copy(as.phys.Page(n), as.phys.Page(frame))
+			as.pt.setEntry(pt, i, e)
+			child.pt.setEntry(ct, i, n|e&^addrMask)
+			continue
+		}
 		// Every private page is copy-on-write, read-only ones too: an
 		// mprotect to writable later must not write the other's frame.
-		if v := as.findL(va); v != nil && !v.Shared {
+		if v != nil && !v.Shared {
 			if inPlace && present(e) && e&amd64.PTEWrite != 0 && !as.pt.fresh[pa] {
 				as.pt.stale = append(as.pt.stale, staleEntry{va: va, frame: frame, huge: level == 2})
 			}
@@ -139,7 +170,37 @@ func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
 	if as.phys.Refs(frame) == 1 && !as.phys.IsFile(frame) {
 		return as.pt.set(page, 1, frame|flags) == nil
 	}
+	if as.hot != nil && !as.phys.IsFile(frame) {
+		as.hot.add(page)
+	}
 	return as.copyFrame(page, frame, flags, nil) == nil
+}
+
+// hotPages is a bounded set of pages, the most recently added kept: the
+// pages whose copy-on-write sharing a family of forked processes broke.
+type hotPages struct {
+	mu    sync.Mutex
+	pages []uint64
+}
+
+// maxHotPages bounds the pages Fork copies at once.
+const maxHotPages = 16
+
+func (h *hotPages) add(va uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if i := slices.Index(h.pages, va); i >= 0 {
+		h.pages = slices.Delete(h.pages, i, i+1)
+	} else if len(h.pages) == maxHotPages {
+		h.pages = h.pages[1:]
+	}
+	h.pages = append(h.pages, va)
+}
+
+func (h *hotPages) list() []uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.pages)
 }
 
 // copyFrame gives page a new frame holding a copy of frame (edited by

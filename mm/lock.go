@@ -204,10 +204,10 @@ func (as *AddressSpace) MapFrame(va, pa uint64, prot Prot, name string) error {
 }
 
 // Fork is forkL under the address space lock.
-func (as *AddressSpace) Fork() (*AddressSpace, error) {
+func (as *AddressSpace) Fork(hot ...uint64) (*AddressSpace, error) {
 	as.mu.Lock()
 	defer as.unlock()
-	return as.forkL()
+	return as.forkL(hot)
 }
 
 // SetBrk is setBrkL under the address space lock.

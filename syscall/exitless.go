@@ -696,18 +696,21 @@ type xlServers struct {
 	missWindow atomic.Int64
 }
 
-// Server policy. A server spins while it pays: a window in which it serves
-// fewer than xlMinServed calls (each saves an exit of tens of
-// microseconds) puts it to sleep, and the calls take the exit path until
+// Server policy. A server spins while it pays: xlQuietWindows windows in a
+// row in which it serves fewer than xlMinServed calls each (each saves an
+// exit of tens of microseconds) put it to sleep (one is not enough: the
+// host may have run something else on the guest's core for a while), and
+// the calls take the exit path until
 // xlWakeMisses of them come within a window. When guests give up on posts
 // (late) for more than an eighth of the calls served, the servers back off
 // for a while, doubling up to xlBackoffMax: the host has no core for them.
 const (
-	xlWindow     = int64(time.Millisecond)
-	xlMinServed  = 32
-	xlWakeMisses = 8
-	xlBackoffMin = int64(time.Millisecond)
-	xlBackoffMax = int64(200 * time.Millisecond)
+	xlWindow       = int64(time.Millisecond)
+	xlMinServed    = 32
+	xlQuietWindows = 2
+	xlWakeMisses   = 8
+	xlBackoffMin   = int64(time.Millisecond)
+	xlBackoffMax   = int64(200 * time.Millisecond)
 )
 
 func newXLServers(sb *Sandbox, status []byte) *xlServers {
@@ -823,7 +826,7 @@ func (s *xlServers) serve() {
 	awake := s.awake()
 	atomic.AddUint32(awake, 1)
 	window, served0, late0 := nanotime(), s.served.Load(), s.late.Load()
-	idle := 0
+	idle, quiet := 0, 0
 	for {
 		busy := 0
 		for _, mb := range *s.boxes.Load() {
@@ -861,13 +864,19 @@ func (s *xlServers) serve() {
 			s.backoff.Store(b)
 			s.backoffUntil.Store(now + b)
 			sleep = time.After(time.Duration(b))
-		case served >= xlMinServed:
-			if late == 0 {
-				s.backoff.Store(0)
+		case served >= xlMinServed || quiet+1 < xlQuietWindows:
+			if served >= xlMinServed {
+				quiet = 0
+				if late == 0 {
+					s.backoff.Store(0)
+				}
+			} else {
+				quiet++
 			}
 			window, served0, late0 = now, s.served.Load(), s.late.Load()
 			continue
 		}
+		quiet = 0
 		// Sleep. A post made by a guest that saw this server awake is
 		// looked for once more after the count drops.
 		atomic.AddUint32(awake, ^uint32(0))

@@ -97,7 +97,11 @@ func (t *Thread) clone(flags, newsp, ptid, ctid, tls uint64) int64 {
 		// to it: the parent may exit or exec before the child does.
 		c.as, c.asOwned = p.as.Share(), true
 	} else {
-		if c.as, err = p.as.Fork(); err != nil {
+		// The pages around the stack pointer and the thread's TLS block
+		// (glibc's child writes its tid there): both processes write them
+		// as soon as the call returns.
+		sp, tls := t.regs.RSP&^(mm.PageSize-1), t.sregs.FS.Base&^(mm.PageSize-1)
+		if c.as, err = p.as.Fork(sp-mm.PageSize, sp, sp+mm.PageSize, tls); err != nil {
 			return -ENOMEM
 		}
 		if xs := xlSpaceOf(p.as); xs != nil {
