@@ -28,6 +28,8 @@ const (
 	kvmGetVCPUMmapSize     = 0xAE04
 	kvmGetSupportedCPUID   = 0xC008AE05
 	kvmCreateVCPU          = 0xAE41
+	kvmSetNrMMUPages       = 0xAE44
+	kvmCapMMUShadowCache   = 2 // KVM_CAP_MMU_SHADOW_CACHE_CONTROL
 	kvmSetUserMemoryRegion = 0x4020AE46
 	kvmRun                 = 0xAE80
 	kvmGetRegs             = 0x8090AE81
@@ -175,8 +177,21 @@ func (s *System) NewVM() (*VM, error) {
 		return nil, fmt.Errorf("kvm: KVM_CREATE_VM: %w", err)
 	}
 	unix.CloseOnExec(int(fd))
+	// A shadow MMU (KVM without EPT/NPT, PVM) keeps at most a number of
+	// shadow page-table pages it derives from the size of the memory
+	// slots, 2% of it: a few hundred for the first slot of a sandbox,
+	// fewer than a handful of processes need, so it keeps zapping the
+	// oldest and the guest keeps faulting them back. Ask for more; the
+	// hypervisor allocates them only as they are used. A two-dimensional
+	// MMU does not use this bound.
+	if n, err := ioctl(s.fd, kvmCheckExtension, kvmCapMMUShadowCache); err == nil && n > 0 {
+		_, _ = ioctl(int(fd), kvmSetNrMMUPages, shadowPages)
+	}
 	return &VM{sys: s, fd: int(fd)}, nil
 }
+
+// shadowPages is the bound asked of a shadow MMU on its page-table pages.
+const shadowPages = 4096
 
 type memRegion struct {
 	slot          uint32
