@@ -2,15 +2,27 @@
 // reference counts, per-process page tables and VMAs, and copying to and
 // from guest virtual memory.
 //
-// Page-table pages the guest has run on are never edited in a way that takes
-// a translation away (present to not-present, or a change of frame or of
-// permissions) while that translation may be cached: shadow-paging KVMs such
-// as PVM keep serving the old translation until the table page's shadow is
-// dropped. Such changes copy the table pages on the path from the root to
-// the entry and switch the address space to the new root, which every
-// backend honours (a new CR3 flushes the guest TLB; new table pages have no
-// shadow). Entries are still added in place: a not-present entry is never
-// cached. Frames that once held page tables are reused only for data.
+// A change to a page-table entry that takes a translation away (present to
+// not-present, another frame, fewer rights) must not leave any vCPU using
+// the old one: shadow-paging KVMs such as PVM keep serving a translation
+// until its shadow entry goes, and CPUs cache it in their TLBs. Two ways
+// are kept, chosen per sandbox:
+//
+//   - In place (Phys.SetCoherent, for hypervisors that follow the host's
+//     mapping of guest RAM: KVM's MMU notifiers): the entry is edited where
+//     it is, and before the address space's lock is released the frames
+//     the old translations reached are invalidated by touching their host
+//     mapping, which makes the hypervisor drop every translation to them on
+//     every vCPU (pageTables.set, Phys.invalidate). Structural changes (a
+//     2 MiB page split into a table) still take the second way.
+//   - New tables: the table pages on the path from the root to the entry
+//     are copied and the address space switches to the new root, which
+//     every backend honours (a new CR3 flushes the guest TLB; new table
+//     pages have no shadow).
+//
+// Entries are always added in place: a not-present entry is never cached.
+// Frames that once held page tables are reused only for data, and only
+// when no other free frame is at hand (a shadow MMU may still shadow one).
 package mm
 
 import (
