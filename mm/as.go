@@ -665,6 +665,7 @@ func (k *Kernel) Lookup(va uint64) (uint64, error) {
 // Discard drops the contents of [start, end) (MADV_DONTNEED): private pages
 // read as zero, or as the file, afterwards.
 func (as *AddressSpace) discardL(start, end uint64) error {
+	defer as.merge()
 	for va := start; va < end; {
 		v := as.findL(va)
 		if v == nil {
@@ -676,7 +677,18 @@ func (as *AddressSpace) discardL(start, end uint64) error {
 		}
 		lo, hi := max(va, v.Start), min(end, v.End)
 		as.clearRange(lo, hi)
-		if !v.Lazy && v.Prot != 0 {
+		switch {
+		case !v.Shared && !v.Lazy:
+			// As on Linux, the pages come back (zero, or the file's) when
+			// touched again: a large discard, such as glibc's of the
+			// unused part of a thread's stack at its exit, would
+			// otherwise get all its frames back at once.
+			as.split(lo)
+			as.split(hi)
+			if w := as.findL(lo); w != nil {
+				w.Lazy = true
+			}
+		case !v.Lazy && v.Prot != 0:
 			if err := as.populate(v, lo, hi); err != nil {
 				return err
 			}

@@ -239,17 +239,32 @@ func (t *pageTables) invalidateStale() {
 	if len(t.stale) == 0 {
 		return
 	}
-	var frames []uint64
+	// Frames this address space is dropping and nothing else holds go at
+	// the next Commit: what they hold is not needed any more.
+	dropping := map[uint64]uint32{}
+	for _, pa := range t.dropped {
+		dropping[pa]++
+	}
+	for _, pa := range t.droppedHuge {
+		for f := pa; f < pa+HugeSize; f += PageSize {
+			dropping[f]++
+		}
+	}
+	var keep, gone []uint64
 	for _, s := range t.stale {
 		n := uint64(PageSize)
 		if s.huge {
 			n = HugeSize
 		}
 		for f := s.frame; f < s.frame+n; f += PageSize {
-			frames = append(frames, f)
+			if c := dropping[f]; c > 0 && t.phys.Refs(f) == c {
+				gone = append(gone, f)
+			} else {
+				keep = append(keep, f)
+			}
 		}
 	}
-	if t.phys.invalidate(frames) != nil {
+	if t.phys.invalidate(keep, gone) != nil {
 		for _, s := range t.stale {
 			level := 1
 			if s.huge {

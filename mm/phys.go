@@ -150,28 +150,42 @@ func (p *Phys) SetCoherent(on bool) error {
 
 // invalidate makes the hypervisor drop every translation to the frames
 // listed (repeats allowed) on every vCPU, by changing the host's mapping
-// of them without changing what they hold or who may access them: a
-// file's frame is dropped from the host mapping (the file keeps its
-// page), anonymous memory gets its protection changed and put back. The
-// caller holds references to the frames, so none is reused meanwhile.
-func (p *Phys) invalidate(frames []uint64) error {
+// of them. The frames of keep go on holding what they hold, and whoever
+// else may access them can: a file's frame is dropped from the host
+// mapping (the file keeps its page), anonymous memory gets its protection
+// changed and put back. The anonymous frames of gone are about to be
+// freed: their host memory is given back, one call per run. The caller
+// holds references to all of them, so none is reused meanwhile.
+func (p *Phys) invalidate(keep, gone []uint64) error {
+	frames := slices.Concat(keep, gone)
 	slices.Sort(frames)
 	frames = slices.Compact(frames)
 	if p.invalidated != nil {
 		p.invalidated(frames)
 	}
+	slices.Sort(keep)
+	keep = slices.Compact(keep)
 	p.mu.Lock()
-	var file, anon []uint64
+	var dropped, anon []uint64
 	for _, pa := range frames {
-		if p.fileMap[pa>>pageShift] {
-			file = append(file, pa)
-		} else {
+		switch {
+		case p.fileMap[pa>>pageShift]:
+			dropped = append(dropped, pa)
+		default:
+			if _, ok := slices.BinarySearch(keep, pa); !ok {
+				dropped = append(dropped, pa)
+			}
+		}
+	}
+	for _, pa := range keep {
+		if !p.fileMap[pa>>pageShift] {
 			anon = append(anon, pa)
 		}
 	}
-	// Runs of anonymous frames a few frames apart are joined, the frames
-	// between invalidated too (harmless: they fault back in), unless a
-	// file's frame lies between: its mapping may not allow writing.
+	// Runs of anonymous frames to keep a few frames apart are joined, the
+	// frames between invalidated too (harmless: they fault back in),
+	// unless a file's frame lies between: its mapping may not allow
+	// writing.
 	var runs []span
 	for _, pa := range anon {
 		if n := len(runs); n > 0 {
@@ -186,7 +200,7 @@ func (p *Phys) invalidate(frames []uint64) error {
 	}
 	p.mu.Unlock()
 	var err error
-	forRuns(file, func(pa, n uint64) {
+	forRuns(dropped, func(pa, n uint64) {
 		if e := unix.Madvise(p.mem[pa:pa+n], unix.MADV_DONTNEED); e != nil && err == nil {
 			err = e
 		}

@@ -265,6 +265,13 @@ type memSnap struct {
 	vmas                                []mm.VMA
 }
 
+// oneMapping reports whether b continues a as Linux would show it: they
+// differ at most in how elfuse fills their pages.
+func oneMapping(a, b *mm.VMA) bool {
+	return a.End == b.Start && a.Prot == b.Prot && a.Shared == b.Shared && a.Name == b.Name &&
+		a.GrowsDn == b.GrowsDn && a.File == b.File && (a.File == nil || a.Offset+(a.End-a.Start) == b.Offset)
+}
+
 func (p *Process) memSnap() memSnap {
 	var m memSnap
 	if p.as == nil {
@@ -274,7 +281,13 @@ func (p *Process) memSnap() memSnap {
 	m.brk0 = p.as.BrkStart
 	exe := p.exePath
 	for _, v := range vmas {
-		m.vmas = append(m.vmas, *v)
+		if k := len(m.vmas); k > 0 && oneMapping(&m.vmas[k-1], v) {
+			// A mapping split only by how elfuse fills it (a discarded
+			// range now filled on touch) is one line, as on Linux.
+			m.vmas[k-1].End = v.End
+		} else {
+			m.vmas = append(m.vmas, *v)
+		}
 		n := v.End - v.Start
 		m.size += n
 		if !v.Lazy {
