@@ -166,20 +166,14 @@ func (p *Phys) invalidate(keep, gone []uint64) error {
 	slices.Sort(keep)
 	keep = slices.Compact(keep)
 	p.mu.Lock()
-	var dropped, anon []uint64
+	// discard: a file's frames (the file keeps the page) and those of
+	// gone; anon: the anonymous frames to keep.
+	var discard, anon []uint64
 	for _, pa := range frames {
-		switch {
-		case p.fileMap[pa>>pageShift]:
-			dropped = append(dropped, pa)
-		default:
-			if _, ok := slices.BinarySearch(keep, pa); !ok {
-				dropped = append(dropped, pa)
-			}
-		}
-	}
-	for _, pa := range keep {
-		if !p.fileMap[pa>>pageShift] {
+		if _, kept := slices.BinarySearch(keep, pa); kept && !p.fileMap[pa>>pageShift] {
 			anon = append(anon, pa)
+		} else {
+			discard = append(discard, pa)
 		}
 	}
 	// Runs of anonymous frames to keep a few frames apart are joined, the
@@ -200,7 +194,7 @@ func (p *Phys) invalidate(keep, gone []uint64) error {
 	}
 	p.mu.Unlock()
 	var err error
-	forRuns(dropped, func(pa, n uint64) {
+	forRuns(discard, func(pa, n uint64) {
 		if e := unix.Madvise(p.mem[pa:pa+n], unix.MADV_DONTNEED); e != nil && err == nil {
 			err = e
 		}
