@@ -109,14 +109,15 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 			continue
 		}
 		v := as.findL(va)
-		if level == 1 && e&amd64.PTECow != 0 && present(e) && v != nil && v.Prot&ProtWrite != 0 &&
-			slices.Contains(hot, va) && as.phys.Refs(frame) == 1 && !as.phys.IsFile(frame) {
+		isHot := level == 1 && v != nil && !v.Shared && slices.Contains(hot, va)
+		if isHot && e&amd64.PTECow != 0 && present(e) && v.Prot&ProtWrite != 0 &&
+			as.phys.Refs(frame) == 1 && !as.phys.IsFile(frame) {
 			// A hot page the parent alone holds but has not written
 			// since the last fork: its own again (more rights: in place).
 			e = frame | leafFlags(v.Prot)
 			as.pt.setEntry(pt, i, e)
 		}
-		if level == 1 && present(e) && e&amd64.PTEWrite != 0 && v != nil && !v.Shared && slices.Contains(hot, va) {
+		if isHot && present(e) && e&amd64.PTEWrite != 0 {
 			n, err := as.phys.Alloc(false)
 			if err != nil {
 				return 0, 0, err
