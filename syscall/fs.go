@@ -558,16 +558,19 @@ func (t *Thread) readlinkat(dirfd, pathVA, buf, size uint64) int64 {
 	if e != 0 {
 		return e
 	}
-	d, hp, e := t.hostAt(dirfd, p, false)
-	if e != 0 {
-		return e
+	target, ok := t.sb.synth.ownExe(t, p)
+	if !ok {
+		d, hp, e := t.hostAt(dirfd, p, false)
+		if e != 0 {
+			return e
+		}
+		b := make([]byte, 4096)
+		n, err := unix.Readlinkat(d, hp, b)
+		if err != nil {
+			return errno(err)
+		}
+		target = string(b[:n])
 	}
-	b := make([]byte, 4096)
-	n, err := unix.Readlinkat(d, hp, b)
-	if err != nil {
-		return errno(err)
-	}
-	target := string(b[:n])
 	if uint64(len(target)) > size {
 		target = target[:size]
 	}

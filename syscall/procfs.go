@@ -203,10 +203,7 @@ func (s *synthFS) snap(p *Process, t *Thread) procSnap {
 	if p.parent != nil {
 		ps.ppid = p.parent.pid
 	}
-	ps.exe = p.exePath
-	if !sb.res.Confined() {
-		ps.exe = sb.res.GuestPath(p.exePath)
-	}
+	ps.exe = s.exeLinkLocked(p)
 	if t == nil {
 		t = p.threads[p.pid]
 	}
@@ -313,6 +310,32 @@ func (p *Process) memSnap() memSnap {
 		}
 	}
 	return m
+}
+
+// exeLinkLocked is the target of p's /proc/PID/exe (sb.mu held).
+func (s *synthFS) exeLinkLocked(p *Process) string {
+	if s.sb.res.Confined() {
+		return p.exePath
+	}
+	return s.sb.res.GuestPath(p.exePath)
+}
+
+// ownExe answers readlink of the caller's own /proc/self/exe (or
+// thread-self/exe) from its process's state, without making the
+// synthetic /proc on the host: every static glibc program asks at start.
+// ok is false when the path is another or the resolver would not take it
+// to the synthetic /proc (a chroot, another mount there).
+func (s *synthFS) ownExe(t *Thread, p string) (string, bool) {
+	if p != "/proc/self/exe" && p != "/proc/thread-self/exe" {
+		return "", false
+	}
+	sb := s.sb
+	if t.proc.fs.root != nil || sb.res.SyntheticAt(p) != "proc" {
+		return "", false
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return s.exeLinkLocked(t.proc), true
 }
 
 // pidDir is /proc/PID (t nil: the process's view) or a task directory.
