@@ -73,8 +73,17 @@ type Phys struct {
 	// files again and again (each exec) does not use up its reservation;
 	// Alloc takes from them when no other free frame is left.
 	fileFree []span
-	inUse    uint64 // bytes allocated
-	limit    uint64 // bound on inUse; 0: the reservation
+	// runs are the read-only file mappings AllocFile made, by file and
+	// range, kept after their frames are free (idle) so that the next
+	// mapping of the same range (the same program run again) takes them
+	// as they are: no host mapping to make and undo, and the host's page
+	// tables for them still filled in. runAt finds a frame's run.
+	runs      map[fileRange]*fileRun
+	runAt     map[uint64]*fileRun
+	idleBytes uint64 // in idle runs' frames
+	runTick   uint64
+	inUse     uint64 // bytes allocated
+	limit     uint64 // bound on inUse; 0: the reservation
 
 	// Freed frames are not given back to the host one by one (a madvise
 	// each, and on KVM an MMU-notifier round): a data frame stays dirty
@@ -109,7 +118,8 @@ func NewPhys(size, slotSize uint64, addSlot SlotFunc) (*Phys, error) {
 		return nil, fmt.Errorf("mm: reserve %d MiB of guest RAM: %w", size>>20, err)
 	}
 	adviseHuge(mem)
-	p := &Phys{mem: mem, slotSize: slotSize, addSlot: addSlot}
+	p := &Phys{mem: mem, slotSize: slotSize, addSlot: addSlot,
+		runs: map[fileRange]*fileRun{}, runAt: map[uint64]*fileRun{}}
 	p.bump = HugeSize // keep guest-physical page 0 unused
 	return p, nil
 }
@@ -298,6 +308,10 @@ func (p *Phys) Alloc(table bool) (uint64, error) {
 	if p.overLocked(PageSize) {
 		return 0, ErrNoMemory
 	}
+	if len(p.free4k) == 0 && len(p.freeData) == 0 && len(p.fileFree) == 0 && len(p.free2m) == 0 &&
+		p.bump+HugeSize > uint64(len(p.mem)) {
+		p.evictRunsLocked(0) // the reservation is used up: idle file frames go first
+	}
 	var pa uint64
 	switch {
 	case !table && len(p.freeData) > 0 && len(p.free4k) == 0:
@@ -406,6 +420,10 @@ func (p *Phys) unref(pa uint64) {
 	}
 	p.inUse -= PageSize
 	if p.fileMap[i] {
+		if r := p.runAt[pa]; r != nil {
+			p.idleLocked(r, PageSize)
+			return
+		}
 		if p.batch > 0 {
 			p.unmapped = append(p.unmapped, pa)
 			return
@@ -510,19 +528,33 @@ func (p *Phys) UnrefHuge(pa uint64) {
 	p.free2m = append(p.free2m, pa)
 }
 
-// AllocFile returns n contiguous 4 KiB frames, each with one reference,
-// whose host memory is the shared mapping of fd at off: the guest then reads
-// and writes the file's own pages, as other processes see them.
+// AllocFile returns n contiguous 4 KiB frames, each with one reference
+// more, whose host memory is the shared mapping of fd at off: the guest then
+// reads and writes the file's own pages, as other processes see them. A
+// read-only range of a regular file mapped before is the same frames again
+// (runs).
 func (p *Phys) AllocFile(n uint64, fd int, off int64, write bool) (uint64, error) {
+	key, keyed := fileRange{}, false
+	if dev, ino, ok := regularFile(fd); ok && !write {
+		key, keyed = fileRange{dev: dev, ino: ino, off: off, n: n}, true
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	size := n * PageSize
+	if keyed {
+		if r := p.runs[key]; r != nil {
+			return p.takeRunLocked(r)
+		}
+	}
 	if p.overLocked(size) {
 		return 0, ErrNoMemory
 	}
 	pa, ok := p.takeFileFree(size)
+	chunks := (size + HugeSize - 1) / HugeSize
+	if !ok && p.bump+chunks*HugeSize > uint64(len(p.mem)) && p.evictRunsLocked(0) {
+		pa, ok = p.takeFileFree(size)
+	}
 	if !ok {
-		chunks := (size + HugeSize - 1) / HugeSize
 		if p.bump+chunks*HugeSize > uint64(len(p.mem)) {
 			return 0, ErrNoMemory
 		}
@@ -548,7 +580,103 @@ func (p *Phys) AllocFile(n uint64, fd int, off int64, write bool) (uint64, error
 		p.fileMap[f>>pageShift] = true
 	}
 	p.inUse += size
+	if keyed {
+		r := &fileRun{key: key, pa: pa, n: n}
+		p.runTick++
+		r.used = p.runTick
+		p.runs[key] = r
+		for f := pa; f < pa+size; f += PageSize {
+			p.runAt[f] = r
+		}
+	}
 	return pa, nil
+}
+
+// fileRange names a read-only file mapping AllocFile made: the file, and
+// the offset and number of pages.
+type fileRange struct {
+	dev, ino uint64
+	off      int64
+	n        uint64
+}
+
+// fileRun is the frames of a fileRange: n from pa, idle of them free.
+type fileRun struct {
+	key   fileRange
+	pa, n uint64
+	idle  uint64
+	used  uint64 // runTick when last taken
+}
+
+// maxIdleRuns bounds the bytes of file frames kept for reuse while free.
+const maxIdleRuns = 128 << 20
+
+// takeRunLocked hands out a run's frames again: a reference more on each,
+// which the page cache's sharing of a file's pages makes safe whether or
+// not another mapping holds them.
+func (p *Phys) takeRunLocked(r *fileRun) (uint64, error) {
+	if p.overLocked(r.idle * PageSize) {
+		return 0, ErrNoMemory
+	}
+	for f := r.pa; f < r.pa+r.n*PageSize; f += PageSize {
+		if p.refs[f>>pageShift]++; p.refs[f>>pageShift] == 1 {
+			p.inUse += PageSize
+		}
+	}
+	p.idleBytes -= r.idle * PageSize
+	r.idle = 0
+	p.runTick++
+	r.used = p.runTick
+	return r.pa, nil
+}
+
+// idleLocked counts n bytes of a run's frames free, and gives the oldest
+// idle runs back when too many are kept.
+func (p *Phys) idleLocked(r *fileRun, n uint64) {
+	r.idle += n / PageSize
+	p.idleBytes += n
+	if p.idleBytes > maxIdleRuns {
+		p.evictRunsLocked(maxIdleRuns / 2)
+	}
+}
+
+// evictRunsLocked gives wholly idle runs back, the least recently taken
+// first, until at most keep bytes of idle frames are left: their frames
+// get anonymous memory back and go to the free runs of former file
+// frames. It reports whether it freed any. A run that is partly in use
+// only leaves the cache: its frames take the usual way when freed.
+func (p *Phys) evictRunsLocked(keep uint64) bool {
+	freed := false
+	for p.idleBytes > keep {
+		var oldest *fileRun
+		for _, r := range p.runs {
+			if r.idle == r.n && (oldest == nil || r.used < oldest.used) {
+				oldest = r
+			}
+		}
+		if oldest == nil {
+			break
+		}
+		p.dropRunLocked(oldest)
+		size := oldest.n * PageSize
+		remapAnon(p.mem[oldest.pa : oldest.pa+size])
+		for f := oldest.pa; f < oldest.pa+size; f += PageSize {
+			p.fileMap[f>>pageShift] = false
+		}
+		p.addFileFree(oldest.pa, size)
+		freed = true
+	}
+	return freed
+}
+
+// dropRunLocked takes a run out of the cache; its idle frames stop
+// counting as idle.
+func (p *Phys) dropRunLocked(r *fileRun) {
+	delete(p.runs, r.key)
+	for f := r.pa; f < r.pa+r.n*PageSize; f += PageSize {
+		delete(p.runAt, f)
+	}
+	p.idleBytes -= r.idle * PageSize
 }
 
 // span is a run of n bytes of frames from pa.

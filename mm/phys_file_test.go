@@ -58,3 +58,87 @@ func TestAllocFileReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestAllocFileRuns: a read-only file range mapped again takes the frames
+// of the last mapping of it, in use or not, with the file's current
+// contents; when the reservation runs out, idle ones become anonymous
+// memory again, zeroed.
+func TestAllocFileRuns(t *testing.T) {
+	p, err := NewPhys(8<<20, 8<<20, func(uint64, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	f, err := os.CreateTemp(t.TempDir(), "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3*PageSize)
+	for i := range data {
+		data[i] = byte(1 + i/PageSize)
+	}
+	f.Write(data)
+	fd := int(f.Fd())
+	a, err := p.AllocFile(3, fd, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.AllocFile(3, fd, 0, false)
+	if err != nil || b != a || p.Refs(a) != 2 {
+		t.Fatalf("second mapping at %#x (%v), first at %#x, refs %d", b, err, a, p.Refs(a))
+	}
+	if c, err := p.AllocFile(2, fd, 0, false); err != nil || c == a {
+		t.Fatalf("another range shares the run (%#x, %v)", c, err)
+	} else {
+		p.Unref(c)
+		p.Unref(c + PageSize)
+	}
+	if w, err := p.AllocFile(3, fd, 0, true); err != nil || w == a {
+		t.Fatalf("a writable mapping shares the read-only run (%#x, %v)", w, err)
+	} else {
+		for i := uint64(0); i < 3; i++ {
+			p.Unref(w + i*PageSize)
+		}
+	}
+	inUse := p.InUse()
+	for i := uint64(0); i < 3; i++ {
+		p.Unref(a + i*PageSize)
+		p.Unref(b + i*PageSize)
+	}
+	if got := p.InUse(); got != inUse-3*PageSize {
+		t.Fatalf("in use %d after the run went idle, want %d", got, inUse-3*PageSize)
+	}
+	f.WriteAt([]byte{42}, PageSize)
+	c, err := p.AllocFile(3, fd, 0, false)
+	if err != nil || c != a {
+		t.Fatalf("idle run not taken again: %#x, %v", c, err)
+	}
+	if got := p.Page(c + PageSize)[0]; got != 42 {
+		t.Fatalf("run shows %d, not the file's current byte", got)
+	}
+	for i := uint64(0); i < 3; i++ {
+		p.Unref(c + i*PageSize)
+	}
+	// Use up the reservation: the idle frames are handed out, zeroed.
+	seen := map[uint64]bool{}
+	for {
+		pa, err := p.Alloc(false)
+		if err != nil {
+			break
+		}
+		seen[pa] = true
+		for _, x := range p.Page(pa) {
+			if x != 0 {
+				t.Fatalf("frame %#x is not zero", pa)
+			}
+		}
+	}
+	for i := uint64(0); i < 3; i++ {
+		if !seen[a+i*PageSize] {
+			t.Fatalf("idle file frame %#x never handed out", a+i*PageSize)
+		}
+	}
+	if p.IsFile(a) {
+		t.Fatal("frame still maps the file")
+	}
+}
