@@ -679,6 +679,7 @@ type xlServers struct {
 	mu     sync.Mutex // list changes, n
 	n      int        // servers started
 	max    int
+	cpus   int // the host's
 	wake   chan struct{}
 	stop   chan struct{}
 	once   sync.Once
@@ -715,7 +716,7 @@ const (
 
 func newXLServers(sb *Sandbox, status []byte) *xlServers {
 	s := &xlServers{sb: sb, status: status, max: min(max(runtime.NumCPU()-1, 1), 4),
-		stop: make(chan struct{})}
+		cpus: runtime.NumCPU(), stop: make(chan struct{})}
 	s.wake = make(chan struct{}, s.max)
 	empty := []*mailbox{}
 	s.boxes.Store(&empty)
@@ -787,8 +788,18 @@ func (s *xlServers) missed(late bool) {
 	}
 	if s.misses.Add(1) >= xlWakeMisses {
 		s.misses.Store(0)
-		s.wakeOne()
+		if !s.crowded(1) {
+			s.wakeOne()
+		}
 	}
+}
+
+// crowded reports whether the guest's vCPUs in KVM_RUN and the awake
+// servers, with more of them, want more cores than the host has: a server
+// spinning then takes a core from guest code, which costs more than the
+// exits it saves.
+func (s *xlServers) crowded(more int) bool {
+	return int(s.sb.running.Load())+int(atomic.LoadUint32(s.awake()))+more > s.cpus
 }
 
 // wakeOne wakes a sleeping server (a call found none awake).
@@ -864,7 +875,7 @@ func (s *xlServers) serve() {
 			s.backoff.Store(b)
 			s.backoffUntil.Store(now + b)
 			sleep = time.After(time.Duration(b))
-		case served >= xlMinServed || quiet+1 < xlQuietWindows:
+		case !s.crowded(0) && (served >= xlMinServed || quiet+1 < xlQuietWindows):
 			if served >= xlMinServed {
 				quiet = 0
 				if late == 0 {

@@ -110,6 +110,9 @@ type Sandbox struct {
 
 	vdso *vdso
 	xl   *xlServers // exitless call servers; nil in exit mode
+	// running counts the vCPUs in KVM_RUN: guest code, or a thread
+	// waiting in the exitless trampoline.
+	running atomic.Int32
 
 	// The process table and everything about process state changes.
 	procs       map[int]*Process

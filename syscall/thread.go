@@ -256,7 +256,9 @@ func (t *Thread) loop() error {
 		if watchdog != nil {
 			watchdog.Reset(sb.cfg.Timeout)
 		}
+		sb.running.Add(1)
 		ex, err := t.cpu.Run()
+		sb.running.Add(-1)
 		t.inGuest.Store(false)
 		t.exits++
 		atomic.AddUint64(&sb.stats.Exits, 1)
