@@ -106,6 +106,14 @@ type Phys struct {
 	invalidated func(frames []uint64)
 }
 
+// smallRAM is the guest RAM at the start of the reservation that the host
+// backs with 4 KiB pages: most sandboxes use little more, and a huge page
+// is zeroed whole the first time any of it is touched (on a nested host,
+// over a millisecond each), while the frames a small program touches are a
+// few hundred. Above it, huge pages (a 1 GiB workload: 3.5 s -> 1.5 s to
+// touch, 9.8 s -> 2.0 s to copy).
+const smallRAM = 16 << 20
+
 // maxDirty bounds the freed guest RAM kept by the host process.
 const maxDirty = 64 << 20
 
@@ -117,7 +125,9 @@ func NewPhys(size, slotSize uint64, addSlot SlotFunc) (*Phys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mm: reserve %d MiB of guest RAM: %w", size>>20, err)
 	}
-	adviseHuge(mem)
+	if size > smallRAM {
+		adviseHuge(mem[smallRAM:])
+	}
 	p := &Phys{mem: mem, slotSize: slotSize, addSlot: addSlot,
 		runs: map[fileRange]*fileRun{}, runAt: map[uint64]*fileRun{}}
 	p.bump = HugeSize // keep guest-physical page 0 unused
