@@ -160,7 +160,10 @@ func (as *AddressSpace) rootL() uint64 { return as.pt.root }
 // Release frees every mapping and page table.
 func (as *AddressSpace) releaseL() {
 	defer as.phys.Batch()()
-	as.unmapL(0, UserLimit)
+	// Every frame the guest's half maps goes, in one walk of the tables:
+	// they are freed below, so no entry needs clearing one by one.
+	as.pt.dropUser()
+	as.vmas = nil
 	as.releasePrivateL()
 	// No vCPU runs on these tables again, and they are freed below: the
 	// translations they held need not be invalidated.

@@ -22,7 +22,7 @@ func TestRandomOpsAgainstModel(t *testing.T) {
 
 func runModel(t *testing.T, seed int64, coherent bool) {
 	p, as := newASMode(t, coherent)
-	_ = p
+	base := p.InUse() // the kernel area and the new root
 	r := rand.New(rand.NewSource(seed))
 	model := map[uint64]uint64{} // page -> tag (0: zero page), present iff mapped
 	prot := map[uint64]Prot{}
@@ -151,6 +151,9 @@ func runModel(t *testing.T, seed int64, coherent bool) {
 		check([]string{"mmap", "mmap", "write", "munmap", "mprotect", "mremap", "madvise"}[0])
 	}
 	as.Release()
+	if p.InUse() >= base {
+		t.Fatalf("seed %d: %d bytes in use after the address space went, %d before it had any mapping", seed, p.InUse(), base)
+	}
 }
 
 // peek reads with the kernel's rights (test helper).

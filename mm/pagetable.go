@@ -341,6 +341,31 @@ func (t *pageTables) commit() (root uint64, changed bool) {
 	return t.root, changed
 }
 
+// dropUser drops (dropLater) every frame the user half of the tree maps:
+// 4 KiB leaves, present or kept under PROT_NONE (not present, the frame
+// still in the entry), and 2 MiB ones, as clearRange would one by one.
+func (t *pageTables) dropUser() {
+	last := amd64.PTEIndex(UserLimit-1, 4)
+	var walk func(table uint64, level, from, to int)
+	walk = func(table uint64, level, from, to int) {
+		for i := from; i <= to; i++ {
+			e := t.entry(table, i)
+			switch {
+			case level == 1:
+				if e&addrMask != 0 {
+					t.dropLater(e & addrMask)
+				}
+			case !present(e):
+			case level == 2 && e&amd64.PTEHuge != 0:
+				t.dropHugeLater(e & addrMask)
+			default:
+				walk(e&addrMask, level-1, 0, 511)
+			}
+		}
+	}
+	walk(t.root, 4, 0, last)
+}
+
 // freeTree frees the tables of a tree (not the frames they map), except
 // the shared entries listed in keep (PML4 indices).
 func (t *pageTables) freeTree(table uint64, level int, keep map[int]bool) {

@@ -653,8 +653,7 @@ func (p *Phys) idleLocked(r *fileRun, n uint64) {
 // evictRunsLocked gives wholly idle runs back, the least recently taken
 // first, until at most keep bytes of idle frames are left: their frames
 // get anonymous memory back and go to the free runs of former file
-// frames. It reports whether it freed any. A run that is partly in use
-// only leaves the cache: its frames take the usual way when freed.
+// frames. It reports whether it freed any. Runs partly in use stay.
 func (p *Phys) evictRunsLocked(keep uint64) bool {
 	freed := false
 	for p.idleBytes > keep {
