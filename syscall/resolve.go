@@ -238,12 +238,12 @@ func (r *Resolver) ReadOnly(guest string) bool {
 	}
 	best, ro := "", r.root.readOnly
 	for dest, m := range r.root.mounts {
-		if (guest == dest || strings.HasPrefix(guest, dest+"/")) && len(dest) > len(best) {
+		if under(guest, dest) && len(dest) > len(best) {
 			best, ro = dest, m.readOnly
 		}
 	}
 	for _, dest := range r.root.roPaths {
-		if guest == dest || strings.HasPrefix(guest, dest+"/") {
+		if under(guest, dest) {
 			return true
 		}
 	}
@@ -268,7 +268,7 @@ func (r *Resolver) SyntheticAt(g string) string {
 	}
 	best, kind := "", ""
 	for dest, m := range c.mounts {
-		if (g == dest || strings.HasPrefix(g, dest+"/")) && len(dest) > len(best) {
+		if under(g, dest) && len(dest) > len(best) {
 			best, kind = dest, m.synth
 		}
 	}
@@ -402,6 +402,9 @@ func hostDevice(g string) bool {
 // sysrootAlias maps the /dev links into /proc that a sysroot's host /dev
 // would resolve to elfuse's own descriptors.
 func sysrootAlias(g string) string {
+	if !strings.Contains(g, "dev") {
+		return g // nothing cleans to /dev/... (most lookups: no Clean)
+	}
 	clean := path.Clean(g)
 	switch clean {
 	case "/dev/stdin":
@@ -431,11 +434,17 @@ func trailing(p string) string {
 func (c *confined) serves(g string) bool {
 	clean := path.Clean(g)
 	for dest := range c.mounts {
-		if clean == dest || strings.HasPrefix(clean, dest+"/") {
+		if under(clean, dest) {
 			return true
 		}
 	}
 	return false
+}
+
+// under reports whether the clean path p is dir or below it; "/" counts
+// as a name here, matched by p == "/" only, as the mount tables use it.
+func under(p, dir string) bool {
+	return strings.HasPrefix(p, dir) && (len(p) == len(dir) || p[len(dir)] == '/')
 }
 
 // Resolve is Lookup for callers that need one host path string. In a

@@ -162,3 +162,38 @@ func TestReadOnlyMounts(t *testing.T) {
 		t.Error("a sysroot resolver has no read-only mounts")
 	}
 }
+
+// TestSysrootAlias: the /dev names of the caller's own descriptors become
+// /proc/self/fd ones however they are spelled; other paths pass unchanged.
+func TestSysrootAlias(t *testing.T) {
+	for in, want := range map[string]string{
+		"/dev/stdin":         "/proc/self/fd/0",
+		"/dev//stdout":       "/proc/self/fd/1",
+		"/x/../dev/stderr":   "/proc/self/fd/2",
+		"/dev/fd/3":          "/proc/self/fd/3",
+		"/dev/fd/":           "/proc/self/fd/",
+		"/dev/null":          "/dev/null",
+		"/usr/lib/x.so":      "/usr/lib/x.so",
+		"/developer/../home": "/developer/../home",
+	} {
+		if got := sysrootAlias(in); got != want {
+			t.Errorf("sysrootAlias(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestUnder: a path is under a directory when it is the directory or below
+// it, not when it only shares a prefix of its name; "/" is only itself.
+func TestUnder(t *testing.T) {
+	for _, c := range []struct {
+		p, dir string
+		want   bool
+	}{
+		{"/proc", "/proc", true}, {"/proc/self", "/proc", true}, {"/procfs", "/proc", false},
+		{"/pro", "/proc", false}, {"/", "/", true}, {"/etc", "/", false},
+	} {
+		if got := under(c.p, c.dir); got != c.want {
+			t.Errorf("under(%q, %q) = %v", c.p, c.dir, got)
+		}
+	}
+}
