@@ -10,20 +10,7 @@ import (
 // run out of its reservation; and the file's contents are what the guest
 // frames show.
 func TestAllocFileReuse(t *testing.T) {
-	p, err := NewPhys(64<<20, 64<<20, func(uint64, []byte) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	f, err := os.CreateTemp(t.TempDir(), "file")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 5*PageSize)
-	for i := range data {
-		data[i] = byte(i / PageSize)
-	}
-	f.Write(data)
+	p, f := physWithFile(t, 64<<20, 5, 0)
 	// 64 MiB holds 32 chunks of 2 MiB: without reuse, the 33rd mapping fails.
 	for round := 0; round < 200; round++ {
 		n := uint64(1 + round%5)
@@ -64,20 +51,7 @@ func TestAllocFileReuse(t *testing.T) {
 // contents; when the reservation runs out, idle ones become anonymous
 // memory again, zeroed.
 func TestAllocFileRuns(t *testing.T) {
-	p, err := NewPhys(8<<20, 8<<20, func(uint64, []byte) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	f, err := os.CreateTemp(t.TempDir(), "file")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 3*PageSize)
-	for i := range data {
-		data[i] = byte(1 + i/PageSize)
-	}
-	f.Write(data)
+	p, f := physWithFile(t, 8<<20, 3, 1)
 	fd := int(f.Fd())
 	a, err := p.AllocFile(3, fd, 0, false)
 	if err != nil {
@@ -141,4 +115,27 @@ func TestAllocFileRuns(t *testing.T) {
 	if p.IsFile(a) {
 		t.Fatal("frame still maps the file")
 	}
+}
+
+// physWithFile is a Phys of size bytes and a file of n pages, page i
+// filled with the byte first+i.
+func physWithFile(t *testing.T, size uint64, n int, first byte) (*Phys, *os.File) {
+	t.Helper()
+	p, err := NewPhys(size, size, func(uint64, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	f, err := os.CreateTemp(t.TempDir(), "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, n*PageSize)
+	for i := range data {
+		data[i] = first + byte(i/PageSize)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	return p, f
 }
