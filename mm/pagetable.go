@@ -345,10 +345,13 @@ func (t *pageTables) commit() (root uint64, changed bool) {
 // 4 KiB leaves, present or kept under PROT_NONE (not present, the frame
 // still in the entry), and 2 MiB ones, as clearRange would one by one.
 func (t *pageTables) dropUser() {
-	last := amd64.PTEIndex(UserLimit-1, 4)
-	var walk func(table uint64, level, from, to int)
-	walk = func(table uint64, level, from, to int) {
-		for i := from; i <= to; i++ {
+	var walk func(table uint64, level int)
+	walk = func(table uint64, level int) {
+		last := 511
+		if level == 4 {
+			last = amd64.PTEIndex(UserLimit-1, 4)
+		}
+		for i := 0; i <= last; i++ {
 			e := t.entry(table, i)
 			switch {
 			case level == 1:
@@ -359,11 +362,11 @@ func (t *pageTables) dropUser() {
 			case level == 2 && e&amd64.PTEHuge != 0:
 				t.dropHugeLater(e & addrMask)
 			default:
-				walk(e&addrMask, level-1, 0, 511)
+				walk(e&addrMask, level-1)
 			}
 		}
 	}
-	walk(t.root, 4, 0, last)
+	walk(t.root, 4)
 }
 
 // freeTree frees the tables of a tree (not the frames they map), except
