@@ -91,6 +91,14 @@ type MappingFollower interface {
 	FollowsHostMappings() bool
 }
 
+// ShadowFlusher is implemented by VMs whose hypervisor may keep shadows of
+// guest page tables (a shadow MMU), which it keeps in step with the guest's
+// writes to them but not with the host's: FlushShadows drops every one, on
+// every vCPU, so that a page that held a page table may hold another.
+type ShadowFlusher interface {
+	FlushShadows() error
+}
+
 // VCPU is one virtual CPU. Every method but Kick must be called on the OS
 // thread that created it.
 type VCPU interface {

@@ -111,7 +111,7 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 		v := as.findL(va)
 		isHot := level == 1 && v != nil && !v.Shared && slices.Contains(hot, va)
 		if isHot && e&amd64.PTECow != 0 && present(e) && v.Prot&ProtWrite != 0 &&
-			as.phys.Refs(frame) == 1 && !as.phys.IsFile(frame) {
+			as.phys.Refs(frame) == 1 && !as.phys.ReadOnly(frame) {
 			// A hot page the parent alone holds but has not written
 			// since the last fork: its own again (more rights: in place).
 			e = frame | leafFlags(v.Prot)
@@ -153,7 +153,7 @@ func (as *AddressSpace) forkTable(child *AddressSpace, pa uint64, level int, bas
 
 // breakCOW gives va (a copy-on-write page the guest may write) its own
 // frame, or takes the frame over when no one else holds it and it is not
-// a file's page.
+// a read-only frame (Phys.ReadOnly).
 func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
 	page := va &^ (PageSize - 1)
 	e, l := as.pt.lookup(page)
@@ -168,10 +168,10 @@ func (as *AddressSpace) breakCOW(va uint64, v *VMA) bool {
 	if !present(e) && frame == 0 {
 		return false
 	}
-	if as.phys.Refs(frame) == 1 && !as.phys.IsFile(frame) {
+	if as.phys.Refs(frame) == 1 && !as.phys.ReadOnly(frame) {
 		return as.pt.set(page, 1, frame|flags) == nil
 	}
-	if as.hot != nil && !as.phys.IsFile(frame) {
+	if as.hot != nil && !as.phys.ReadOnly(frame) {
 		as.hot.add(page)
 	}
 	return as.copyFrame(page, frame, flags, nil) == nil

@@ -12,11 +12,19 @@ func remapAnon(b []byte) {
 		unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_NORESERVE|unix.MAP_FIXED)
 }
 
-// regularFile names the regular file open at fd by device and inode.
-func regularFile(fd int) (dev, ino uint64, ok bool) {
+// fileStat is what the frame caches need of a file: its name (device and
+// inode) and version (size, modification and change times in ns).
+type fileStat struct {
+	dev, ino           uint64
+	size, mtime, ctime int64
+}
+
+// regularFile describes the file open at fd, if it is a regular file.
+func regularFile(fd int) (fileStat, bool) {
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return 0, 0, false
+		return fileStat{}, false
 	}
-	return uint64(st.Dev), uint64(st.Ino), true
+	return fileStat{dev: uint64(st.Dev), ino: uint64(st.Ino), size: st.Size,
+		mtime: unix.TimespecToNsec(st.Mtim), ctime: unix.TimespecToNsec(st.Ctim)}, true
 }

@@ -21,8 +21,10 @@
 //     pages have no shadow).
 //
 // Entries are always added in place: a not-present entry is never cached.
-// Frames that once held page tables are reused only for data, and only
-// when no other free frame is at hand (a shadow MMU may still shadow one).
+// Frames that once held page tables are reused for data only when no other
+// free frame is at hand (a shadow MMU may still shadow one), and for page
+// tables again only after the hypervisor has forgotten every shadow
+// (Phys.SetTableFlush), which is done when enough of them are free.
 package mm
 
 import (
@@ -104,6 +106,10 @@ type Phys struct {
 	// invalidated, when set, sees every list of frames invalidate is
 	// given (tests).
 	invalidated func(frames []uint64)
+	// flushTables, when set, makes the hypervisor forget its shadows of
+	// every page table (SetTableFlush); flushes counts its calls.
+	flushTables func() error
+	flushes     int
 }
 
 // smallRAM is the guest RAM at the start of the reservation that the host
@@ -187,10 +193,11 @@ func (p *Phys) invalidate(keep, gone []uint64) error {
 	keep = slices.Compact(keep)
 	p.mu.Lock()
 	// discard: a file's frames (the file keeps the page) and those of
-	// gone; anon: the anonymous frames to keep.
+	// gone; anon: the anonymous frames to keep, and a copy run's, which
+	// keeps them when they are free.
 	var discard, anon []uint64
 	for _, pa := range frames {
-		if _, kept := slices.BinarySearch(keep, pa); kept && !p.fileMap[pa>>pageShift] {
+		if _, kept := slices.BinarySearch(keep, pa); (kept || p.runAt[pa] != nil) && !p.fileMap[pa>>pageShift] {
 			anon = append(anon, pa)
 		} else {
 			discard = append(discard, pa)
@@ -341,6 +348,11 @@ func (p *Phys) Alloc(table bool) (uint64, error) {
 		if last.n == 0 {
 			p.fileFree = p.fileFree[:len(p.fileFree)-1]
 		}
+	case table && len(p.free2m) == 0 && len(p.freeData) > 0 &&
+		(len(p.freeData) >= minTableReuse || p.bump+HugeSize > uint64(len(p.mem))) && p.reuseTablesLocked():
+		// New memory otherwise, or none left.
+		pa = p.free4k[len(p.free4k)-1]
+		p.free4k = p.free4k[:len(p.free4k)-1]
 	default:
 		var err error
 		if n := len(p.free2m); n > 0 {
@@ -364,6 +376,39 @@ func (p *Phys) Alloc(table bool) (uint64, error) {
 	}
 	p.inUse += PageSize
 	return pa, nil
+}
+
+// minTableReuse is how many free frames that held page tables a table
+// allocation that would take new memory waits for before it has the
+// hypervisor forget its shadows and takes them (reuseTablesLocked): each
+// flush makes every vCPU fault back what it uses.
+const minTableReuse = 4096
+
+// SetTableFlush gives the Phys a way to make the hypervisor forget every
+// shadow of a guest page table (hv.ShadowFlusher). Without one, a frame
+// that once held a page table never holds one again, and a sandbox that
+// makes processes without end (each with tables of its own) takes new
+// memory for every one of them until the reservation is used up.
+func (p *Phys) SetTableFlush(flush func() error) {
+	p.mu.Lock()
+	p.flushTables = flush
+	p.mu.Unlock()
+}
+
+// reuseTablesLocked has the hypervisor forget its shadows, after which the
+// free frames that held page tables are like any other: it moves them to
+// the free list and reports whether it could.
+func (p *Phys) reuseTablesLocked() bool {
+	if p.flushTables == nil || p.flushTables() != nil {
+		return false
+	}
+	p.flushes++
+	for _, pa := range p.freeData {
+		p.ptFrame[pa>>pageShift] = false
+	}
+	p.free4k = append(p.free4k, p.freeData...)
+	p.freeData = p.freeData[:0]
+	return true
 }
 
 // AllocHuge returns a zeroed, 2 MiB-aligned 2 MiB frame; each of its 4 KiB
@@ -391,11 +436,13 @@ func (p *Phys) AllocHuge() (uint64, error) {
 	return pa, nil
 }
 
-// IsFile reports whether the frame at pa is a file's page (AllocFile).
-func (p *Phys) IsFile(pa uint64) bool {
+// ReadOnly reports whether the frame at pa must never be written in place,
+// whoever holds it: a file's page (AllocFile) or a cached copy of one
+// (AllocCode). Copy-on-write copies it even for its only holder.
+func (p *Phys) ReadOnly(pa uint64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.fileMap[pa>>pageShift]
+	return p.fileMap[pa>>pageShift] || p.runAt[pa] != nil
 }
 
 // Ref adds a reference to the 4 KiB frame at pa.
@@ -429,11 +476,11 @@ func (p *Phys) unref(pa uint64) {
 		return
 	}
 	p.inUse -= PageSize
+	if r := p.runAt[pa]; r != nil {
+		p.idleLocked(r, PageSize)
+		return
+	}
 	if p.fileMap[i] {
-		if r := p.runAt[pa]; r != nil {
-			p.idleLocked(r, PageSize)
-			return
-		}
 		if p.batch > 0 {
 			p.unmapped = append(p.unmapped, pa)
 			return
@@ -544,38 +591,22 @@ func (p *Phys) UnrefHuge(pa uint64) {
 // read-only range of a regular file mapped before is the same frames again
 // (runs).
 func (p *Phys) AllocFile(n uint64, fd int, off int64, write bool) (uint64, error) {
-	key, keyed := fileRange{}, false
-	if dev, ino, ok := regularFile(fd); ok && !write {
-		key, keyed = fileRange{dev: dev, ino: ino, off: off, n: n}, true
-	}
+	st, regular := regularFile(fd)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.allocFileLocked(n, fd, off, write, st, regular)
+}
+
+func (p *Phys) allocFileLocked(n uint64, fd int, off int64, write bool, st fileStat, regular bool) (uint64, error) {
+	key := fileRange{dev: st.dev, ino: st.ino, off: off, n: n}
+	keyed := regular && !write
+	if r := p.runs[key]; keyed && r != nil {
+		return p.takeRunLocked(r)
+	}
 	size := n * PageSize
-	if keyed {
-		if r := p.runs[key]; r != nil {
-			return p.takeRunLocked(r)
-		}
-	}
-	if p.overLocked(size) {
-		return 0, ErrNoMemory
-	}
-	pa, ok := p.takeFileFree(size)
-	chunks := (size + HugeSize - 1) / HugeSize
-	if !ok && p.bump+chunks*HugeSize > uint64(len(p.mem)) && p.evictRunsLocked(0) {
-		pa, ok = p.takeFileFree(size)
-	}
-	if !ok {
-		if p.bump+chunks*HugeSize > uint64(len(p.mem)) {
-			return 0, ErrNoMemory
-		}
-		pa = p.bump
-		if err := p.ensureSlots(pa + chunks*HugeSize); err != nil {
-			return 0, err
-		}
-		p.bump += chunks * HugeSize
-		for f := pa + size; f < pa+chunks*HugeSize; f += PageSize {
-			p.free4k = append(p.free4k, f)
-		}
+	pa, err := p.takeRangeLocked(size)
+	if err != nil {
+		return 0, err
 	}
 	prot := unix.PROT_READ
 	if write {
@@ -586,28 +617,130 @@ func (p *Phys) AllocFile(n uint64, fd int, off int64, write bool) (uint64, error
 		return 0, fmt.Errorf("mm: map file into guest RAM: %w", err)
 	}
 	for f := pa; f < pa+size; f += PageSize {
-		p.refs[f>>pageShift] = 1
 		p.fileMap[f>>pageShift] = true
 	}
-	p.inUse += size
+	p.handOutLocked(pa, size)
 	if keyed {
-		r := &fileRun{key: key, pa: pa, n: n}
-		p.runTick++
-		r.used = p.runTick
-		p.runs[key] = r
-		for f := pa; f < pa+size; f += PageSize {
-			p.runAt[f] = r
-		}
+		p.addRunLocked(key, pa, n)
 	}
 	return pa, nil
 }
 
-// fileRange names a read-only file mapping AllocFile made: the file, and
-// the offset and number of pages.
+// AllocCode is AllocFile for a read-only range of a program's or library's
+// code, which is mapped again and again (each exec): from the second time
+// on the frames hold a copy of the file's bytes (zeros past its end) in
+// ordinary memory instead of the file's own pages. The same range of the
+// same, unchanged file (by size, modification and change times) is then
+// the same frames again, a copy run shared as a page cache's pages are,
+// whose frames are never written (ReadOnly): the guest maps them read-only
+// and copies on write.
+//
+// A copy sees nothing of later writes to the file, so it is for mappings
+// whose file is not written while mapped. It exists for the hypervisor's
+// sake: one that fills its translations from the host's mapping of guest
+// RAM (KVM) takes a slow path for memory the host maps read-only, as a
+// shared file mapping of a read-only file is, and never fills in the
+// neighbours of a faulting page from it; for ordinary memory it does both,
+// which spares a shadow MMU most of the faults on a program's code. The
+// first mapping is left to the file: a program run once touches a small
+// part of its code, which costs less to fault in than to copy whole.
+func (p *Phys) AllocCode(n uint64, fd int, off int64) (uint64, error) {
+	st, regular := regularFile(fd)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := fileRange{dev: st.dev, ino: st.ino, off: off, n: n, copy: true, size: st.size, mtime: st.mtime, ctime: st.ctime}
+	if r := p.runs[key]; regular && r != nil {
+		return p.takeRunLocked(r)
+	}
+	if !regular || p.runs[fileRange{dev: st.dev, ino: st.ino, off: off, n: n}] == nil {
+		return p.allocFileLocked(n, fd, off, false, st, regular)
+	}
+	size := n * PageSize
+	pa, err := p.takeRangeLocked(size)
+	if err != nil {
+		return 0, err
+	}
+	b := p.mem[pa : pa+size]
+	for done := 0; done < len(b); {
+		k, err := unix.Pread(fd, b[done:], off+int64(done))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			clear(b)
+			p.addFileFree(pa, size)
+			return 0, fmt.Errorf("mm: copy file into guest RAM: %w", err)
+		}
+		if k == 0 {
+			clear(b[done:])
+			break
+		}
+		done += k
+	}
+	p.handOutLocked(pa, size)
+	p.addRunLocked(key, pa, n)
+	return pa, nil
+}
+
+// takeRangeLocked finds size bytes of contiguous free frames for a run:
+// former file frames first, else fresh memory in whole 2 MiB chunks, whose
+// rest goes to the free list; idle runs go when the reservation is used up.
+func (p *Phys) takeRangeLocked(size uint64) (uint64, error) {
+	if p.overLocked(size) {
+		return 0, ErrNoMemory
+	}
+	pa, ok := p.takeFileFree(size)
+	chunks := (size + HugeSize - 1) / HugeSize
+	if !ok && p.bump+chunks*HugeSize > uint64(len(p.mem)) && p.evictRunsLocked(0) {
+		pa, ok = p.takeFileFree(size)
+	}
+	if ok {
+		return pa, nil
+	}
+	if p.bump+chunks*HugeSize > uint64(len(p.mem)) {
+		return 0, ErrNoMemory
+	}
+	pa = p.bump
+	if err := p.ensureSlots(pa + chunks*HugeSize); err != nil {
+		return 0, err
+	}
+	p.bump += chunks * HugeSize
+	for f := pa + size; f < pa+chunks*HugeSize; f += PageSize {
+		p.free4k = append(p.free4k, f)
+	}
+	return pa, nil
+}
+
+// handOutLocked gives each frame of [pa, pa+size) its first reference.
+func (p *Phys) handOutLocked(pa, size uint64) {
+	for f := pa; f < pa+size; f += PageSize {
+		p.refs[f>>pageShift] = 1
+	}
+	p.inUse += size
+}
+
+// addRunLocked caches the n frames from pa as the run of key.
+func (p *Phys) addRunLocked(key fileRange, pa, n uint64) {
+	r := &fileRun{key: key, pa: pa, n: n}
+	p.runTick++
+	r.used = p.runTick
+	p.runs[key] = r
+	for f := pa; f < pa+n*PageSize; f += PageSize {
+		p.runAt[f] = r
+	}
+}
+
+// fileRange names a read-only file mapping AllocFile made, or a copy
+// AllocCode made: the file, and the offset and number of pages; a copy
+// also names the file's version it holds.
 type fileRange struct {
 	dev, ino uint64
 	off      int64
 	n        uint64
+	copy     bool
+	// A copy's version of the file: its size, modification and change
+	// times (ns).
+	size, mtime, ctime int64
 }
 
 // fileRun is the frames of a fileRange: n from pa, idle of them free.
@@ -653,7 +786,8 @@ func (p *Phys) idleLocked(r *fileRun, n uint64) {
 // evictRunsLocked gives wholly idle runs back, the least recently taken
 // first, until at most keep bytes of idle frames are left: their frames
 // get anonymous memory back and go to the free runs of former file
-// frames. It reports whether it freed any. Runs partly in use stay.
+// frames; a copy's are free frames like any other. It reports whether it
+// freed any. Runs partly in use stay.
 func (p *Phys) evictRunsLocked(keep uint64) bool {
 	freed := false
 	for p.idleBytes > keep {
@@ -668,11 +802,19 @@ func (p *Phys) evictRunsLocked(keep uint64) bool {
 		}
 		p.dropRunLocked(oldest)
 		size := oldest.n * PageSize
-		remapAnon(p.mem[oldest.pa : oldest.pa+size])
-		for f := oldest.pa; f < oldest.pa+size; f += PageSize {
-			p.fileMap[f>>pageShift] = false
+		if oldest.key.copy {
+			for f := oldest.pa; f < oldest.pa+size; f += PageSize {
+				p.dirty[f>>pageShift] = true
+				p.free(f)
+			}
+			p.dirtyBytes += size
+		} else {
+			remapAnon(p.mem[oldest.pa : oldest.pa+size])
+			for f := oldest.pa; f < oldest.pa+size; f += PageSize {
+				p.fileMap[f>>pageShift] = false
+			}
+			p.addFileFree(oldest.pa, size)
 		}
-		p.addFileFree(oldest.pa, size)
 		freed = true
 	}
 	return freed

@@ -3,6 +3,7 @@ package mm
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 // TestAllocFileReuse: file frames freed again are reused for the next file
@@ -112,7 +113,7 @@ func TestAllocFileRuns(t *testing.T) {
 			t.Fatalf("idle file frame %#x never handed out", a+i*PageSize)
 		}
 	}
-	if p.IsFile(a) {
+	if p.ReadOnly(a) {
 		t.Fatal("frame still maps the file")
 	}
 }
@@ -138,4 +139,81 @@ func physWithFile(t *testing.T, size uint64, n int, first byte) (*Phys, *os.File
 		t.Fatal(err)
 	}
 	return p, f
+}
+
+// TestAllocCode: a code range's first mapping is the file's own pages; from
+// the second on it is a shared copy in ordinary memory (not the file's
+// frames), the same frames for every mapping of the unchanged file, never
+// written in place, kept while idle, and discarded by no invalidation; a
+// changed file gets a new copy; evicted, the copy's frames are handed out
+// zeroed.
+func TestAllocCode(t *testing.T) {
+	p, f := physWithFile(t, 8<<20, 3, 1)
+	fd := int(f.Fd())
+	if err := f.Truncate(2*PageSize + 100); err != nil {
+		t.Fatal(err)
+	}
+	unref := func(pa uint64) {
+		for i := uint64(0); i < 3; i++ {
+			p.Unref(pa + i*PageSize)
+		}
+	}
+	first, err := p.AllocCode(3, fd, 0)
+	if err != nil || !p.ReadOnly(first) || !p.fileMap[first>>pageShift] {
+		t.Fatalf("first mapping at %#x (%v): not the file's frames", first, err)
+	}
+	a, err := p.AllocCode(3, fd, 0)
+	if err != nil || a == first || p.fileMap[a>>pageShift] || !p.ReadOnly(a) {
+		t.Fatalf("second mapping at %#x (%v), first at %#x: not a copy", a, err, first)
+	}
+	b, err := p.AllocCode(3, fd, 0)
+	if err != nil || b != a || p.Refs(a) != 2 {
+		t.Fatalf("third mapping at %#x (%v), copy at %#x, refs %d", b, err, a, p.Refs(a))
+	}
+	page := p.Page(a + 2*PageSize)
+	if p.Page(a)[0] != 1 || p.Page(a + PageSize)[4095] != 2 || page[99] != 3 || page[100] != 0 || page[4095] != 0 {
+		t.Fatalf("copy reads %d %d %d %d: not the file's bytes then zeros",
+			p.Page(a)[0], p.Page(a + PageSize)[4095], page[99], page[100])
+	}
+	unref(first)
+	unref(a)
+	unref(b)
+	// Idle, and invalidated as frames about to go: the copy keeps its bytes.
+	if err := p.invalidate(nil, []uint64{a, a + PageSize}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.AllocCode(3, fd, 0)
+	if err != nil || c != a || p.Page(c)[0] != 1 {
+		t.Fatalf("idle copy not taken again whole: %#x (%v), reads %d", c, err, p.Page(c)[0])
+	}
+	unref(c)
+	// A changed file gets a copy of its new bytes.
+	if _, err := f.WriteAt([]byte{42}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(f.Name(), time.Now(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := p.AllocCode(3, fd, 0)
+	if err != nil || d == a || p.Page(d)[0] != 42 {
+		t.Fatalf("changed file: mapping at %#x (%v) reads %d, old copy at %#x", d, err, p.Page(d)[0], a)
+	}
+	unref(d)
+	// Use up the reservation: the idle frames are handed out, zeroed.
+	seen := map[uint64]bool{}
+	for {
+		pa, err := p.Alloc(false)
+		if err != nil {
+			break
+		}
+		seen[pa] = true
+		for _, x := range p.Page(pa) {
+			if x != 0 {
+				t.Fatalf("frame %#x is not zero", pa)
+			}
+		}
+	}
+	if !seen[a] || !seen[d] || p.ReadOnly(a) {
+		t.Fatalf("idle copies not handed out (%v %v), or still read-only", seen[a], seen[d])
+	}
 }

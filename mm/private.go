@@ -109,7 +109,7 @@ func (as *AddressSpace) Patch(va uint64, b []byte, inPlace bool) ([]byte, error)
 	frame := e & addrMask
 	off := va - page
 	orig := append([]byte(nil), as.phys.Page(frame)[off:off+uint64(len(b))]...)
-	if inPlace && e&amd64.PTECow == 0 && as.phys.Refs(frame) == 1 && !as.phys.IsFile(frame) {
+	if inPlace && e&amd64.PTECow == 0 && as.phys.Refs(frame) == 1 && !as.phys.ReadOnly(frame) {
 		copy(as.phys.Page(frame)[off:], b)
 		return orig, nil
 	}

@@ -434,6 +434,9 @@ func (sb *Sandbox) setup() error {
 			sb.log.Debug("page tables: replaced on every change", "err", err)
 		}
 	}
+	// Frames that held page tables hold them again once KVM has been told
+	// to forget its shadows of them.
+	sb.phys.SetTableFlush(vm.FlushShadows)
 	sb.tmark("newphys")
 	sb.kernel, err = mm.NewKernel(sb.phys)
 	if err != nil {

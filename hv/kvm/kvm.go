@@ -48,6 +48,7 @@ const (
 	kvmGetXSAVE            = 0x9000AEA4
 	kvmSetXSAVE            = 0x5000AEA5
 
+	capNrMemslots    = 10
 	capSyncRegs      = 74
 	capImmediateExit = 136
 	capNrVCPUs       = 9
@@ -168,6 +169,11 @@ type VM struct {
 	fd    int
 	mu    sync.Mutex
 	slots uint32
+	end   uint64 // guest-physical end of the highest slot
+	// flushSlot is the slot number FlushShadows adds and removes, on the
+	// one page of host memory flushPage.
+	flushSlot uint32
+	flushPage []byte
 }
 
 // NewVM creates a VM.
@@ -187,7 +193,11 @@ func (s *System) NewVM() (*VM, error) {
 	if n, err := ioctl(s.fd, kvmCheckExtension, kvmCapMMUShadowCache); err == nil && n > 0 {
 		_, _ = ioctl(int(fd), kvmSetNrMMUPages, shadowPages)
 	}
-	return &VM{sys: s, fd: int(fd)}, nil
+	vm := &VM{sys: s, fd: int(fd), flushSlot: 508}
+	if n, err := ioctl(s.fd, kvmCheckExtension, capNrMemslots); err == nil && n > 0 {
+		vm.flushSlot = uint32(n) - 1
+	}
+	return vm, nil
 }
 
 // shadowPages is the bound asked of a shadow MMU on its page-table pages.
@@ -211,11 +221,48 @@ func (vm *VM) MapMemory(gpa uint64, host []byte) error {
 		return fmt.Errorf("kvm: map %d MiB at guest-physical %#x: %w", len(host)>>20, gpa, err)
 	}
 	vm.slots++
+	vm.end = max(vm.end, gpa+uint64(len(host)))
+	return nil
+}
+
+// FlushShadows makes KVM forget every translation it keeps of guest
+// memory, and with them every shadow of a guest page table a shadow MMU
+// (PVM, or KVM without EPT/NPT) keeps: a page that held a guest page table
+// may then hold one again without KVM taking the shadow of the old table
+// for the new one. It adds a one-page slot above guest RAM and removes it:
+// removing any slot makes KVM drop all of its translations (x86 KVM since
+// Linux 5.1, kvm_mmu_zap_all_fast, which 6.12 keeps by default as
+// KVM_X86_QUIRK_SLOT_ZAP_ALL). Running vCPUs reload and fault back what
+// they use.
+func (vm *VM) FlushShadows() error {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.flushPage == nil {
+		b, err := unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+		if err != nil {
+			return fmt.Errorf("kvm: flush page: %w", err)
+		}
+		vm.flushPage = b
+	}
+	r := memRegion{slot: vm.flushSlot, guestPhysAddr: vm.end, memorySize: uint64(len(vm.flushPage)),
+		userspaceAddr: uint64(uintptr(unsafe.Pointer(&vm.flushPage[0])))}
+	if _, err := ioctl(vm.fd, kvmSetUserMemoryRegion, uintptr(unsafe.Pointer(&r))); err != nil {
+		return fmt.Errorf("kvm: add flush slot %d: %w", r.slot, err)
+	}
+	r.memorySize = 0
+	if _, err := ioctl(vm.fd, kvmSetUserMemoryRegion, uintptr(unsafe.Pointer(&r))); err != nil {
+		return fmt.Errorf("kvm: remove flush slot %d: %w", r.slot, err)
+	}
 	return nil
 }
 
 // Close releases the VM.
-func (vm *VM) Close() error { return unix.Close(vm.fd) }
+func (vm *VM) Close() error {
+	if vm.flushPage != nil {
+		_ = unix.Munmap(vm.flushPage)
+	}
+	return unix.Close(vm.fd)
+}
 
 // FollowsHostMappings is true: KVM registers MMU notifiers on the memory
 // of its slots and drops the guest translations of pages whose host
