@@ -37,6 +37,7 @@ func (t *Thread) readStrings(va uint64, total *int) ([]string, int64) {
 	if va == 0 {
 		return nil, 0
 	}
+	limit := int(t.proc.rlimit(unix.RLIMIT_STACK).Cur / 4)
 	for i := 0; ; i++ {
 		p, e := t.getU64(va + uint64(i)*8)
 		if e != 0 {
@@ -53,7 +54,7 @@ func (t *Thread) readStrings(va uint64, total *int) ([]string, int64) {
 			return nil, -E2BIG
 		}
 		*total += len(s) + 1 + 8
-		if *total > int(t.proc.rlimit(unix.RLIMIT_STACK).Cur/4) {
+		if *total > limit {
 			return nil, -E2BIG
 		}
 		out = append(out, s)

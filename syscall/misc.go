@@ -5,6 +5,7 @@ package syscall
 import (
 	"encoding/binary"
 	"maps"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -146,15 +147,23 @@ func (p *Process) rlimit(res int) unix.Rlimit {
 	if r, ok := p.rlimits[res]; ok {
 		return r
 	}
-	var r unix.Rlimit
-	if err := unix.Getrlimit(res, &r); err != nil {
-		r = unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	if res < 0 || res >= rlimNlimits {
+		return unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
 	}
-	if res == unix.RLIMIT_STACK && r.Cur > 8<<20 {
-		r.Cur = 8 << 20
-	}
-	return r
+	return hostRlimits()[res]
 }
+
+// hostRlimits are elfuse's own limits, read once (mmap, dup and execve ask
+// for one each time), the stack's soft limit at most 8 MiB.
+var hostRlimits = sync.OnceValue(func() (l [rlimNlimits]unix.Rlimit) {
+	for res := range l {
+		if unix.Getrlimit(res, &l[res]) != nil {
+			l[res] = unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+		}
+	}
+	l[unix.RLIMIT_STACK].Cur = min(l[unix.RLIMIT_STACK].Cur, 8<<20)
+	return l
+})
 
 func sysPrlimit64(t *Thread, a *[6]uint64) int64 {
 	pid, res := int32(a[0]), int(a[1])
