@@ -152,7 +152,10 @@ func (t *Thread) epollWait(epfd, evVA uint64, max int, timeout time.Duration, ma
 			tt := unix.NsecToTimespec(d.Nanoseconds())
 			ts = &tt
 		}
-		if _, err := unix.Ppoll(pfd, ts, nil); err != nil && err != unix.EINTR {
+		t.block()
+		_, err = unix.Ppoll(pfd, ts, nil)
+		t.unblock()
+		if err != nil && err != unix.EINTR {
 			return errno(err)
 		}
 		if pfd[1].Revents != 0 {

@@ -173,6 +173,8 @@ func (t *Thread) clone(flags, newsp, ptid, ctid, tls uint64) int64 {
 	if vforkDone != nil {
 		// The parent sleeps until the child execs or exits (only SIGKILL
 		// ends the wait, as on Linux).
+		t.block()
+		defer t.unblock()
 		for {
 			select {
 			case <-vforkDone:

@@ -204,6 +204,7 @@ func (f *futexes) wait(t *Thread, ws []futexWait, deadline time.Time) int64 {
 		timeout = tm.C
 	}
 	ret := int64(0)
+	t.block()
 wait:
 	for {
 		select {
@@ -219,6 +220,7 @@ wait:
 			}
 		}
 	}
+	t.unblock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.removeLocked(entries)

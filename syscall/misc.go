@@ -422,6 +422,8 @@ func (t *Thread) sleep(clock int32, abs bool, req unix.Timespec, remVA uint64) i
 	deadline := time.Now().Add(d)
 	tm := time.NewTimer(d)
 	defer tm.Stop()
+	t.block()
+	defer t.unblock()
 	for {
 		select {
 		case <-tm.C:

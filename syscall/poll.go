@@ -82,7 +82,9 @@ func (t *Thread) pollHost(fds []int32, events []int16, timeout time.Duration) ([
 			tt := unix.NsecToTimespec(d.Nanoseconds())
 			ts = &tt
 		}
+		t.block()
 		n, err := unix.Ppoll(pfds, ts, nil)
+		t.unblock()
 		if err == unix.EINTR {
 			continue
 		}
@@ -323,7 +325,10 @@ func (t *Thread) waitHost(fd int, events int16, deadline time.Time) int64 {
 			ts = &tv
 		}
 		pfd[0].Revents, pfd[1].Revents = 0, 0
-		if _, err := unix.Ppoll(pfd, ts, nil); err != nil && err != unix.EINTR {
+		t.block()
+		_, err := unix.Ppoll(pfd, ts, nil)
+		t.unblock()
+		if err != nil && err != unix.EINTR {
 			return errno(err)
 		}
 		if pfd[1].Revents != 0 {

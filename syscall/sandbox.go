@@ -110,8 +110,9 @@ type Sandbox struct {
 
 	vdso *vdso
 	xl   *xlServers // exitless call servers; nil in exit mode
-	// running counts the vCPUs in KVM_RUN: guest code, or a thread
-	// waiting in the exitless trampoline.
+	// running counts the guest threads that use a core: running guest
+	// code (or waiting in the exitless trampoline) or elfuse's handling
+	// of their exits, and not blocked in a wait (Thread.block).
 	running atomic.Int32
 
 	// The process table and everything about process state changes.

@@ -296,10 +296,12 @@ func (t *Thread) handleSignals() {
 		if p.stopped {
 			cont := p.cont
 			sb.mu.Unlock()
+			t.block()
 			select {
 			case <-cont:
 			case <-t.intr:
 			}
+			t.unblock()
 			continue
 		}
 		sig := t.deliverableLocked()
@@ -663,7 +665,9 @@ func (t *Thread) sigsuspend(mask uint64) int64 {
 	t.sb.mu.Unlock()
 	t.setMask(mask)
 	for !t.interrupted() {
+		t.block()
 		<-t.intr
+		t.unblock()
 	}
 	t.savedMask, t.hasSaved = old, true
 	return -ERESTARTNOHAND
@@ -682,7 +686,9 @@ func sysRtSigsuspend(t *Thread, a *[6]uint64) int64 {
 
 func sysPause(t *Thread, a *[6]uint64) int64 {
 	for !t.interrupted() {
+		t.block()
 		<-t.intr
+		t.unblock()
 	}
 	return -ERESTARTNOHAND
 }
@@ -741,11 +747,14 @@ func sysRtSigtimedwait(t *Thread, a *[6]uint64) int64 {
 		if other || t.killed.Load() {
 			return -ERESTARTSYS
 		}
+		t.block()
 		select {
 		case <-t.intr:
 		case <-deadline:
+			t.unblock()
 			return -EAGAIN
 		}
+		t.unblock()
 	}
 }
 

@@ -93,6 +93,12 @@ func (t *Thread) wake() {
 	}
 }
 
+// block and unblock bracket a wait of t's OS thread (a host call that
+// blocks, or a channel): meanwhile it uses no core, which the exitless
+// servers may then take (Sandbox.running).
+func (t *Thread) block()   { t.sb.running.Add(-1) }
+func (t *Thread) unblock() { t.sb.running.Add(1) }
+
 // drainWake clears the wake-ups consumed.
 func (t *Thread) drainWake() {
 	var b [8]byte
@@ -230,6 +236,8 @@ func (t *Thread) loop() error {
 		watchdog = time.AfterFunc(sb.cfg.Timeout, t.cpu.Kick)
 		defer watchdog.Stop()
 	}
+	sb.running.Add(1)
+	defer sb.running.Add(-1)
 	for {
 		t.handleSignals()
 		if t.done {
@@ -256,9 +264,7 @@ func (t *Thread) loop() error {
 		if watchdog != nil {
 			watchdog.Reset(sb.cfg.Timeout)
 		}
-		sb.running.Add(1)
 		ex, err := t.cpu.Run()
-		sb.running.Add(-1)
 		t.inGuest.Store(false)
 		t.exits++
 		atomic.AddUint64(&sb.stats.Exits, 1)

@@ -78,10 +78,12 @@ func (t *Thread) waitFor(sel func(*Process) bool, opts int, reap bool) (waitResu
 		if t.interrupted() {
 			return waitResult{}, -ERESTARTSYS
 		}
+		t.block()
 		select {
 		case <-events:
 		case <-t.intr:
 		}
+		t.unblock()
 	}
 }
 
