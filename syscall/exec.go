@@ -9,6 +9,8 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
+	gosyscall "syscall"
 	"time"
 
 	"github.com/elfuse/elfuse/arch/amd64"
@@ -127,11 +129,8 @@ func (t *Thread) prepareExec(dirfd int, host, guest string, argv []string, depth
 	x := &execImage{exe: &loader.Exe{File: f, ELF: ef}, argv: argv, hostPath: host}
 	if t.sb.res.Confined() {
 		x.hostPath = guestPath // a confined process's exe is a guest path
-	} else {
-		// Canonical, as Linux's /proc/PID/exe is.
-		if p, err := readlinkFD(fd); err == nil {
-			x.hostPath = p
-		}
+	} else if p, ok := t.sb.exeNames.canonical(host, st, fd); ok {
+		x.hostPath = p // canonical, as Linux's /proc/PID/exe is
 	}
 	if ef.Interp != "" {
 		ih, err := t.sb.res.Resolve(t, "/", ef.Interp, true, &t.scratch)
@@ -154,6 +153,51 @@ func (t *Thread) prepareExec(dirfd int, host, guest string, argv []string, depth
 }
 
 const ELIBBAD = 80
+
+// exeNames caches the canonical host path of executables by the path an
+// execve named them by: a shell runs the same few programs again and
+// again, and the canonical name costs a readlink of /proc/self/fd/N (tens
+// of microseconds). An entry holds while the path names the same file
+// (device and inode).
+type exeNames struct {
+	mu sync.Mutex
+	m  map[string]exeName
+}
+
+type exeName struct {
+	dev, ino uint64
+	canon    string
+}
+
+// maxExeNames bounds the cache; it starts over when full.
+const maxExeNames = 1024
+
+// canonical returns the canonical path of the file open at fd, which the
+// host path host names and st describes.
+func (c *exeNames) canonical(host string, st os.FileInfo, fd int) (string, bool) {
+	sys, ok := st.Sys().(*gosyscall.Stat_t)
+	if !ok {
+		return "", false
+	}
+	dev, ino := uint64(sys.Dev), sys.Ino
+	c.mu.Lock()
+	e, hit := c.m[host]
+	c.mu.Unlock()
+	if hit && e.dev == dev && e.ino == ino {
+		return e.canon, true
+	}
+	p, err := readlinkFD(fd)
+	if err != nil {
+		return "", false
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxExeNames {
+		c.m = map[string]exeName{}
+	}
+	c.m[host] = exeName{dev: dev, ino: ino, canon: p}
+	c.mu.Unlock()
+	return p, true
+}
 
 func (t *Thread) execve(dirfd, pathVA, argvVA, envpVA, flags uint64) int64 {
 	if flags&^(atEmptyPath|atSymlinkNofollow) != 0 {

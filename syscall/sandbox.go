@@ -108,8 +108,9 @@ type Sandbox struct {
 	cwd    string   // host path of the first process's working directory
 	hwcap  uint64
 
-	vdso *vdso
-	xl   *xlServers // exitless call servers; nil in exit mode
+	vdso     *vdso
+	xl       *xlServers // exitless call servers; nil in exit mode
+	exeNames exeNames   // canonical paths of executables (execve)
 	// running counts the guest threads that use a core: running guest
 	// code (or waiting in the exitless trampoline) or elfuse's handling
 	// of their exits, and not blocked in a wait (Thread.block).
