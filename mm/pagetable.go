@@ -3,6 +3,7 @@ package mm
 import (
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"github.com/elfuse/elfuse/arch/amd64"
 )
@@ -91,6 +92,11 @@ func (t *pageTables) pending() bool {
 
 func (t *pageTables) entry(table uint64, i int) uint64 {
 	return binary.LittleEndian.Uint64(t.phys.mem[table+uint64(i)*8:])
+}
+
+// table is the page-table page at table as its 512 entries.
+func (t *pageTables) table(table uint64) *[512]uint64 {
+	return (*[512]uint64)(unsafe.Pointer(&t.phys.mem[table : table+PageSize][0]))
 }
 
 func (t *pageTables) setEntry(table uint64, i int, v uint64) {
@@ -324,13 +330,9 @@ func (t *pageTables) commit() (root uint64, changed bool) {
 		// A file's frames get anonymous memory back in runs, not one by one.
 		defer t.phys.Batch()()
 	}
-	for _, pa := range t.retired {
-		t.phys.Unref(pa)
-	}
+	t.phys.UnrefAll(t.retired)
 	t.retired = t.retired[:0]
-	for _, pa := range t.dropped {
-		t.phys.Unref(pa)
-	}
+	t.phys.UnrefAll(t.dropped)
 	t.dropped = t.dropped[:0]
 	for _, pa := range t.droppedHuge {
 		t.phys.UnrefHuge(pa)
@@ -351,9 +353,9 @@ func (t *pageTables) dropUser() {
 		if level == 4 {
 			last = amd64.PTEIndex(UserLimit-1, 4)
 		}
-		for i := 0; i <= last; i++ {
-			e := t.entry(table, i)
+		for _, e := range t.table(table)[:last+1] {
 			switch {
+			case e == 0:
 			case level == 1:
 				if e&addrMask != 0 {
 					t.dropLater(e & addrMask)
@@ -373,11 +375,10 @@ func (t *pageTables) dropUser() {
 // the shared entries listed in keep (PML4 indices).
 func (t *pageTables) freeTree(table uint64, level int, keep map[int]bool) {
 	if level > 1 {
-		for i := 0; i < 512; i++ {
-			if level == 4 && keep[i] {
+		for i, e := range t.table(table) {
+			if e == 0 || level == 4 && keep[i] {
 				continue
 			}
-			e := t.entry(table, i)
 			if present(e) && e&amd64.PTEHuge == 0 {
 				t.freeTree(e&addrMask, level-1, nil)
 			}

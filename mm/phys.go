@@ -69,6 +69,7 @@ type Phys struct {
 	refs     []uint32 // per 4 KiB frame
 	ptFrame  []bool   // frame has been a page-table page
 	fileMap  []bool   // frame's host memory is a shared file mapping
+	inRun    []bool   // frame is in a run (runAt has it)
 	// fileFree are frames that held a file's pages and are free again
 	// (with anonymous memory back), as sorted runs. AllocFile takes a run
 	// from them before new memory, so that a long-lived sandbox mapping
@@ -197,7 +198,7 @@ func (p *Phys) invalidate(keep, gone []uint64) error {
 	// keeps them when they are free.
 	var discard, anon []uint64
 	for _, pa := range frames {
-		if _, kept := slices.BinarySearch(keep, pa); (kept || p.runAt[pa] != nil) && !p.fileMap[pa>>pageShift] {
+		if _, kept := slices.BinarySearch(keep, pa); (kept || p.inRun[pa>>pageShift]) && !p.fileMap[pa>>pageShift] {
 			anon = append(anon, pa)
 		} else {
 			discard = append(discard, pa)
@@ -300,6 +301,7 @@ func (p *Phys) ensureSlots(end uint64) error {
 		p.refs = append(p.refs, make([]uint32, frames-len(p.refs))...)
 		p.ptFrame = append(p.ptFrame, make([]bool, frames-len(p.ptFrame))...)
 		p.fileMap = append(p.fileMap, make([]bool, frames-len(p.fileMap))...)
+		p.inRun = append(p.inRun, make([]bool, frames-len(p.inRun))...)
 		p.dirty = append(p.dirty, make([]bool, frames-len(p.dirty))...)
 	}
 	return nil
@@ -442,7 +444,7 @@ func (p *Phys) AllocHuge() (uint64, error) {
 func (p *Phys) ReadOnly(pa uint64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.fileMap[pa>>pageShift] || p.runAt[pa] != nil
+	return p.fileMap[pa>>pageShift] || p.inRun[pa>>pageShift]
 }
 
 // Ref adds a reference to the 4 KiB frame at pa.
@@ -466,6 +468,19 @@ func (p *Phys) Unref(pa uint64) {
 	p.unref(pa)
 }
 
+// UnrefAll is Unref of each frame listed (repeats allowed), under one
+// hold of the lock.
+func (p *Phys) UnrefAll(frames []uint64) {
+	if len(frames) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pa := range frames {
+		p.unref(pa)
+	}
+}
+
 func (p *Phys) unref(pa uint64) {
 	i := pa >> pageShift
 	if p.refs[i] == 0 {
@@ -476,7 +491,8 @@ func (p *Phys) unref(pa uint64) {
 		return
 	}
 	p.inUse -= PageSize
-	if r := p.runAt[pa]; r != nil {
+	if p.inRun[i] {
+		r := p.runAt[pa]
 		p.idleLocked(r, PageSize)
 		return
 	}
@@ -727,6 +743,7 @@ func (p *Phys) addRunLocked(key fileRange, pa, n uint64) {
 	p.runs[key] = r
 	for f := pa; f < pa+n*PageSize; f += PageSize {
 		p.runAt[f] = r
+		p.inRun[f>>pageShift] = true
 	}
 }
 
@@ -826,6 +843,7 @@ func (p *Phys) dropRunLocked(r *fileRun) {
 	delete(p.runs, r.key)
 	for f := r.pa; f < r.pa+r.n*PageSize; f += PageSize {
 		delete(p.runAt, f)
+		p.inRun[f>>pageShift] = false
 	}
 	p.idleBytes -= r.idle * PageSize
 }
