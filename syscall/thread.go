@@ -47,6 +47,10 @@ type Thread struct {
 	intr    chan struct{} // interrupts Go-side waits
 	killed  atomic.Bool   // the thread must end (exit_group, SIGKILL, sandbox end)
 	inGuest atomic.Bool   // between announcing an entry and leaving KVM_RUN
+	// woken: a wake came since the loop last looked (wake kicks the
+	// vCPU only when the thread is in the guest; otherwise the loop
+	// sees woken after announcing its entry, and looks again first).
+	woken atomic.Bool
 	loaded  atomic.Uint64 // the page-table root the vCPU runs on
 	done    bool          // the loop ends
 
@@ -88,7 +92,13 @@ func (t *Thread) wake() {
 	}
 	var one = [8]byte{1}
 	unix.Write(t.wakeFD, one[:])
-	if c := t.cpu; c != nil {
+	// Kicking a vCPU costs a signal and, when it is not in KVM_RUN, a
+	// KVM_RUN that returns at once later: only a thread in the guest
+	// (or announcing its entry) is kicked. The loop reads woken after
+	// setting inGuest, wake sets woken before reading inGuest, so one of
+	// them sees the other.
+	t.woken.Store(true)
+	if c := t.cpu; c != nil && t.inGuest.Load() {
 		c.Kick()
 	}
 }
@@ -258,6 +268,11 @@ func (t *Thread) loop() error {
 		}
 		if sb.vdso.valid && time.Now().After(sb.vdso.next) {
 			sb.calibrate(t.cpu)
+		}
+		if t.woken.Swap(false) {
+			// Woken while in elfuse (unkicked): look at why first.
+			t.inGuest.Store(false)
+			continue
 		}
 		t.cpu.SetDirty(true, t.sregsDirty)
 		t.sregsDirty = false
