@@ -51,6 +51,7 @@ type Thread struct {
 	// vCPU only when the thread is in the guest; otherwise the loop
 	// sees woken after announcing its entry, and looks again first).
 	woken atomic.Bool
+	args  [6]uint64 // the arguments of the call on the exit path
 	loaded  atomic.Uint64 // the page-table root the vCPU runs on
 	done    bool          // the loop ends
 
@@ -403,7 +404,10 @@ func (t *Thread) exitThread() {
 func (t *Thread) syscall() {
 	r := t.regs
 	nr := r.RAX
-	args := [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}
+	// In the thread, not on the stack: handlers are called indirectly,
+	// so the arguments would be allocated anew for every call.
+	args := &t.args
+	*args = [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}
 	atomic.AddUint64(&t.sb.stats.Syscalls, 1)
 	if t.sb.xl != nil {
 		t.xlPrepare(nr, r.RCX)
@@ -425,16 +429,16 @@ func (t *Thread) syscall() {
 		t.sb.noteUnknown(nr, name)
 		ret = -ENOSYS
 		if t.sb.cfg.Trace {
-			t.trace(nr, e, t.traceArgs(e, &args), ret)
+			t.trace(nr, e, t.traceArgs(e, args), ret)
 		}
 	} else {
 		var argText string
 		if t.sb.cfg.Trace {
 			// Before the call: execve replaces the memory the arguments are in.
-			argText = t.traceArgs(e, &args)
+			argText = t.traceArgs(e, args)
 		}
 		t.applyCreds()
-		ret = t.call(e, &args)
+		ret = t.call(e, args)
 		if t.sb.cfg.Trace {
 			t.trace(nr, e, argText, ret)
 		}
