@@ -50,10 +50,10 @@ type Thread struct {
 	// woken: a wake came since the loop last looked (wake kicks the
 	// vCPU only when the thread is in the guest; otherwise the loop
 	// sees woken after announcing its entry, and looks again first).
-	woken atomic.Bool
-	args  [6]uint64 // the arguments of the call on the exit path
-	loaded  atomic.Uint64 // the page-table root the vCPU runs on
-	done    bool          // the loop ends
+	woken  atomic.Bool
+	args   [6]uint64     // the arguments of the call on the exit path
+	loaded atomic.Uint64 // the page-table root the vCPU runs on
+	done   bool          // the loop ends
 
 	scratch  []int  // host descriptors a path lookup opened for this call
 	lookedUp string // canonical guest path of the last lookup
