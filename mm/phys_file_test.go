@@ -95,19 +95,7 @@ func TestAllocFileRuns(t *testing.T) {
 		p.Unref(c + i*PageSize)
 	}
 	// Use up the reservation: the idle frames are handed out, zeroed.
-	seen := map[uint64]bool{}
-	for {
-		pa, err := p.Alloc(false)
-		if err != nil {
-			break
-		}
-		seen[pa] = true
-		for _, x := range p.Page(pa) {
-			if x != 0 {
-				t.Fatalf("frame %#x is not zero", pa)
-			}
-		}
-	}
+	seen := allocAll(t, p)
 	for i := uint64(0); i < 3; i++ {
 		if !seen[a+i*PageSize] {
 			t.Fatalf("idle file frame %#x never handed out", a+i*PageSize)
@@ -115,6 +103,25 @@ func TestAllocFileRuns(t *testing.T) {
 	}
 	if p.ReadOnly(a) {
 		t.Fatal("frame still maps the file")
+	}
+}
+
+// allocAll allocates frames until the reservation is used up, checking
+// that each is zeroed, and returns the set of them.
+func allocAll(t *testing.T, p *Phys) map[uint64]bool {
+	t.Helper()
+	seen := map[uint64]bool{}
+	for {
+		pa, err := p.Alloc(false)
+		if err != nil {
+			return seen
+		}
+		seen[pa] = true
+		for _, x := range p.Page(pa) {
+			if x != 0 {
+				t.Fatalf("frame %#x is not zero", pa)
+			}
+		}
 	}
 }
 
@@ -200,19 +207,7 @@ func TestAllocCode(t *testing.T) {
 	}
 	unref(d)
 	// Use up the reservation: the idle frames are handed out, zeroed.
-	seen := map[uint64]bool{}
-	for {
-		pa, err := p.Alloc(false)
-		if err != nil {
-			break
-		}
-		seen[pa] = true
-		for _, x := range p.Page(pa) {
-			if x != 0 {
-				t.Fatalf("frame %#x is not zero", pa)
-			}
-		}
-	}
+	seen := allocAll(t, p)
 	if !seen[a] || !seen[d] || p.ReadOnly(a) {
 		t.Fatalf("idle copies not handed out (%v %v), or still read-only", seen[a], seen[d])
 	}
