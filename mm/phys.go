@@ -676,16 +676,34 @@ func (p *Phys) AllocCode(n uint64, fd int, off int64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	b := p.mem[pa : pa+size]
+	// The frames are no one's until handed out: the copy, megabytes for
+	// a large program, is made without the lock.
+	p.mu.Unlock()
+	err = readFull(fd, p.mem[pa:pa+size], off)
+	p.mu.Lock()
+	if r := p.runs[key]; err != nil || r != nil {
+		// Failed, or another thread made the same copy meanwhile.
+		clear(p.mem[pa : pa+size])
+		p.addFileFree(pa, size)
+		if err != nil {
+			return 0, fmt.Errorf("mm: copy file into guest RAM: %w", err)
+		}
+		return p.takeRunLocked(r)
+	}
+	p.handOutLocked(pa, size)
+	p.addRunLocked(key, pa, n)
+	return pa, nil
+}
+
+// readFull fills b from fd at off, zeros past the end of the file.
+func readFull(fd int, b []byte, off int64) error {
 	for done := 0; done < len(b); {
 		k, err := unix.Pread(fd, b[done:], off+int64(done))
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			clear(b)
-			p.addFileFree(pa, size)
-			return 0, fmt.Errorf("mm: copy file into guest RAM: %w", err)
+			return err
 		}
 		if k == 0 {
 			clear(b[done:])
@@ -693,9 +711,7 @@ func (p *Phys) AllocCode(n uint64, fd int, off int64) (uint64, error) {
 		}
 		done += k
 	}
-	p.handOutLocked(pa, size)
-	p.addRunLocked(key, pa, n)
-	return pa, nil
+	return nil
 }
 
 // takeRangeLocked finds size bytes of contiguous free frames for a run:
