@@ -49,20 +49,6 @@ func (as *AddressSpace) MapPrivate(va, pa uint64, write bool) error {
 	return nil
 }
 
-// UnmapPrivate removes the private page at va.
-func (as *AddressSpace) UnmapPrivate(va uint64) {
-	as.mu.Lock()
-	defer as.unlock()
-	pa, ok := as.private[va]
-	if !ok || as.released {
-		return
-	}
-	delete(as.private, va)
-	if as.pt.set(va, 1, 0) == nil {
-		as.pt.dropLater(pa)
-	}
-}
-
 // releasePrivateL drops the private pages of an address space that goes.
 func (as *AddressSpace) releasePrivateL() {
 	for va, pa := range as.private {

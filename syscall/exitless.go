@@ -111,6 +111,10 @@ type xlSpace struct {
 	sites map[uint64]xlSite // by patched address
 	tried map[uint64]uint8  // traps seen at a return address (xlTried: looked at)
 	slots []bool            // mailbox slots in use
+	// spare are the mailboxes of threads that ended or left, still mapped:
+	// the next thread takes one instead of a page mapped anew (a thread
+	// start would otherwise change the page tables twice).
+	spare []*mailbox
 }
 
 // xlSite is a patched call site.
@@ -384,6 +388,16 @@ func (mb *mailbox) u64(off int) uint64 {
 // newMailbox maps a mailbox for t into the address space.
 func (xs *xlSpace) newMailbox(sb *Sandbox, t *Thread) (*mailbox, error) {
 	xs.mu.Lock()
+	if n := len(xs.spare); n > 0 {
+		mb := xs.spare[n-1]
+		xs.spare = xs.spare[:n-1]
+		xs.mu.Unlock()
+		mb.mu.Lock()
+		mb.owner = t
+		atomic.StoreUint32(mb.state(), amd64.MBIdle)
+		mb.mu.Unlock()
+		return mb, nil
+	}
 	slot := -1
 	for i, used := range xs.slots {
 		if !used {
@@ -489,8 +503,11 @@ func (t *Thread) xlDetach() {
 	mb.mu.Lock()
 	mb.owner = nil
 	mb.mu.Unlock()
-	mb.xs.as.UnmapPrivate(mb.va)
-	mb.xs.freeSlot(mb.slot)
+	// Kept mapped for the address space's next thread; it goes with the
+	// address space.
+	mb.xs.mu.Lock()
+	mb.xs.spare = append(mb.xs.spare, mb)
+	mb.xs.mu.Unlock()
 	t.applyGS()
 }
 
