@@ -174,16 +174,8 @@ func TestSyscallRoundTrip(t *testing.T) {
 // elfuse replaces changed table paths rather than editing them in place.
 func TestRemapVisible(t *testing.T) {
 	g := newTestGuest(t)
-	a, b, c := g.page(), g.page(), g.page()
-	binary.LittleEndian.PutUint64(g.mem[a:], 0xaaaa)
-	binary.LittleEndian.PutUint64(g.mem[b:], 0xbbbb)
-	binary.LittleEndian.PutUint64(g.mem[c:], 0xcccc)
-	g.mapPage(g.pml4, 0x600000, a, true)
-	g.start(loopCode, 0)
-	g.cpu.Regs().RBX = 0x600000
-	if got := g.syscall(t); got != 0xaaaa {
-		t.Fatalf("first read %#x", got)
-	}
+	f := g.startReader(t, 0xaaaa, 0xbbbb, 0xcccc)
+	b, c := f[1], f[2]
 	// In place, same root.
 	g.mapPage(g.pml4, 0x600000, b, true)
 	g.resume(0)
@@ -206,15 +198,8 @@ func TestRemapVisible(t *testing.T) {
 // frame (what lets elfuse reuse frames that held page tables).
 func TestFlushShadows(t *testing.T) {
 	g := newTestGuest(t)
-	a, b := g.page(), g.page()
-	binary.LittleEndian.PutUint64(g.mem[a:], 0xaaaa)
-	binary.LittleEndian.PutUint64(g.mem[b:], 0xbbbb)
-	g.mapPage(g.pml4, 0x600000, a, true)
-	g.start(loopCode, 0)
-	g.cpu.Regs().RBX = 0x600000
-	if got := g.syscall(t); got != 0xaaaa {
-		t.Fatalf("first read %#x", got)
-	}
+	f := g.startReader(t, 0xaaaa, 0xbbbb)
+	a, b := f[0], f[1]
 	for i, want := range []uint64{0xbbbb, 0xaaaa, 0xbbbb} {
 		frame := b
 		if want == 0xaaaa {
@@ -229,6 +214,25 @@ func TestFlushShadows(t *testing.T) {
 			t.Fatalf("flush %d: guest reads %#x on the same root, want %#x", i, got, want)
 		}
 	}
+}
+
+// startReader makes a page holding each value, maps the first at 0x600000,
+// starts loopCode reading it and checks the first read; it returns the
+// pages.
+func (g *testGuest) startReader(t *testing.T, values ...uint64) []uint64 {
+	t.Helper()
+	frames := make([]uint64, len(values))
+	for i, v := range values {
+		frames[i] = g.page()
+		binary.LittleEndian.PutUint64(g.mem[frames[i]:], v)
+	}
+	g.mapPage(g.pml4, 0x600000, frames[0], true)
+	g.start(loopCode, 0)
+	g.cpu.Regs().RBX = 0x600000
+	if got := g.syscall(t); got != values[0] {
+		t.Fatalf("first read %#x, want %#x", got, values[0])
+	}
+	return frames
 }
 
 func (g *testGuest) copyTree(t uint64, level int) uint64 {
