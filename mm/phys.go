@@ -69,7 +69,7 @@ type Phys struct {
 	refs     []uint32 // per 4 KiB frame
 	ptFrame  []bool   // frame has been a page-table page
 	fileMap  []bool   // frame's host memory is a shared file mapping
-	inRun    []bool   // frame is in a run (runAt has it)
+	inRun    []bool   // frame is in a run (runAt finds it)
 	// fileFree are frames that held a file's pages and are free again
 	// (with anonymous memory back), as sorted runs. AllocFile takes a run
 	// from them before new memory, so that a long-lived sandbox mapping
@@ -80,9 +80,12 @@ type Phys struct {
 	// range, kept after their frames are free (idle) so that the next
 	// mapping of the same range (the same program run again) takes them
 	// as they are: no host mapping to make and undo, and the host's page
-	// tables for them still filled in. runAt finds a frame's run.
+	// tables for them still filled in. byPA are the runs by address, for
+	// runAt; lastRun is the run runAt found last (a mapping's frames are
+	// freed in a row).
 	runs      map[fileRange]*fileRun
-	runAt     map[uint64]*fileRun
+	byPA      []*fileRun
+	lastRun   *fileRun
 	idleBytes uint64 // in idle runs' frames
 	runTick   uint64
 	inUse     uint64 // bytes allocated
@@ -136,7 +139,7 @@ func NewPhys(size, slotSize uint64, addSlot SlotFunc) (*Phys, error) {
 		adviseHuge(mem[smallRAM:])
 	}
 	p := &Phys{mem: mem, slotSize: slotSize, addSlot: addSlot,
-		runs: map[fileRange]*fileRun{}, runAt: map[uint64]*fileRun{}}
+		runs: map[fileRange]*fileRun{}}
 	p.bump = HugeSize // keep guest-physical page 0 unused
 	return p, nil
 }
@@ -492,7 +495,7 @@ func (p *Phys) unref(pa uint64) {
 	}
 	p.inUse -= PageSize
 	if p.inRun[i] {
-		r := p.runAt[pa]
+		r := p.runAt(pa)
 		p.idleLocked(r, PageSize)
 		return
 	}
@@ -757,10 +760,27 @@ func (p *Phys) addRunLocked(key fileRange, pa, n uint64) {
 	p.runTick++
 	r.used = p.runTick
 	p.runs[key] = r
+	i, _ := slices.BinarySearchFunc(p.byPA, pa, runCmp)
+	p.byPA = slices.Insert(p.byPA, i, r)
 	for f := pa; f < pa+n*PageSize; f += PageSize {
-		p.runAt[f] = r
 		p.inRun[f>>pageShift] = true
 	}
+}
+
+func runCmp(r *fileRun, pa uint64) int { return cmp.Compare(r.pa, pa) }
+
+// runAt returns the run that holds the frame at pa (inRun says it has one).
+func (p *Phys) runAt(pa uint64) *fileRun {
+	if r := p.lastRun; r != nil && pa >= r.pa && pa < r.pa+r.n*PageSize {
+		return r
+	}
+	i, found := slices.BinarySearchFunc(p.byPA, pa, runCmp)
+	if !found {
+		i-- // the run starting below pa
+	}
+	r := p.byPA[i]
+	p.lastRun = r
+	return r
 }
 
 // fileRange names a read-only file mapping AllocFile made, or a copy
@@ -857,8 +877,13 @@ func (p *Phys) evictRunsLocked(keep uint64) bool {
 // counting as idle.
 func (p *Phys) dropRunLocked(r *fileRun) {
 	delete(p.runs, r.key)
+	if i, found := slices.BinarySearchFunc(p.byPA, r.pa, runCmp); found {
+		p.byPA = slices.Delete(p.byPA, i, i+1)
+	}
+	if p.lastRun == r {
+		p.lastRun = nil
+	}
 	for f := r.pa; f < r.pa+r.n*PageSize; f += PageSize {
-		delete(p.runAt, f)
 		p.inRun[f>>pageShift] = false
 	}
 	p.idleBytes -= r.idle * PageSize

@@ -4,7 +4,9 @@ package syscall
 
 import (
 	"errors"
+	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/elfuse/elfuse/mm"
@@ -28,11 +30,24 @@ func decodeProt(p uint64) (mm.Prot, bool) {
 	return r, true
 }
 
-// hostFile is a host fd backing a file mapping.
+// hostFile is the host file behind a guest file mapping: a descriptor of
+// its own (the guest may close its fd at once), closed when no mapping of
+// any address space holds the hostFile any more. Holding it keeps the file
+// (even a removed one) open, so it must not outlive its mappings: a long
+// run making processes would otherwise pile up descriptors and the disk
+// space of removed files.
 type hostFile struct {
 	fd       int
-	name     string
 	writable bool
+	guess    string // the name to show when the host's cannot be read
+	nameOnce sync.Once
+	name     string
+}
+
+func newHostFile(fd int, writable bool, guess string) *hostFile {
+	h := &hostFile{fd: fd, writable: writable, guess: guess}
+	runtime.AddCleanup(h, func(fd int) { unix.Close(fd) }, fd)
+	return h
 }
 
 func (h *hostFile) Size() (int64, error) {
@@ -54,7 +69,35 @@ func (h *hostFile) ReadAt(b []byte, off int64) (int, error) {
 	return n, err
 }
 
-func (h *hostFile) Name() string { return h.name }
+// dupForMapping dups fd for a hostFile. The descriptors of mappings that
+// are gone close when the collector finds their hostFiles unreachable, so
+// when the host's limit is reached a collection is made and the cleanups
+// are given some milliseconds to run.
+func dupForMapping(fd int) (int, error) {
+	for try := 0; ; try++ {
+		h, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != unix.EMFILE || try == 20 {
+			return h, err
+		}
+		if try%5 == 0 {
+			runtime.GC()
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Name is the file's host path, read when first asked for (/proc/PID/maps):
+// most mappings are never named, and reading a descriptor's path costs as
+// much as the mapping.
+func (h *hostFile) Name() string {
+	h.nameOnce.Do(func() {
+		h.name = h.guess
+		if p, err := readlinkFD(h.fd); err == nil {
+			h.name = p
+		}
+	})
+	return h.name
+}
 
 func sysMmap(t *Thread, a *[6]uint64) int64 {
 	addr, length, protArg, flags, fd, off := a[0], a[1], a[2], a[3], int32(a[4]), a[5]
@@ -142,15 +185,13 @@ func sysMmap(t *Thread, a *[6]uint64) int64 {
 		// The mapping keeps its own host fd: the guest may close its own.
 		f, _ := t.fd(uint64(uint32(fd)))
 		fl, _ := unix.FcntlInt(uintptr(f.host), unix.F_GETFL, 0)
-		h, err := unix.FcntlInt(uintptr(f.host), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
+		h, err := dupForMapping(f.host)
+		if err == unix.EMFILE {
+			return -ENFILE // what mmap(2) says when descriptors run out
+		} else if err != nil {
 			return errno(err)
 		}
-		name := f.path
-		if p, err := readlinkFD(f.host); err == nil {
-			name = p
-		}
-		v.File, v.Offset = &hostFile{fd: h, name: name, writable: fl&unix.O_ACCMODE == unix.O_RDWR}, off
+		v.File, v.Offset = newHostFile(h, fl&unix.O_ACCMODE == unix.O_RDWR, f.path), off
 	}
 	v.Start, v.End = addr, addr+length
 	t.xlEvict(v.Start, v.End, true)
