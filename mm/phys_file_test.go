@@ -212,3 +212,69 @@ func TestAllocCode(t *testing.T) {
 		t.Fatalf("idle copies not handed out (%v %v), or still read-only", seen[a], seen[d])
 	}
 }
+
+// osBacking is a Backing over a host file.
+type osBacking struct{ *os.File }
+
+func (b osBacking) Size() (int64, error) {
+	st, err := b.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+func (b osBacking) HostFD() int    { return int(b.Fd()) }
+func (b osBacking) Writable() bool { return false }
+
+// TestReadOnlySegmentsCopied: the read-only segments of a program (private,
+// Copy: code and constants alike) map the file's own frames the first time
+// and a shared copy from the second address space on; a plain read-only
+// file mapping keeps the file's frames.
+func TestReadOnlySegmentsCopied(t *testing.T) {
+	p, f := physWithFile(t, 64<<20, 12, 7)
+	k, err := NewKernel(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := func(as *AddressSpace, va uint64) uint64 {
+		e, _ := as.pt.lookup(va)
+		return e & addrMask
+	}
+	for i, c := range []struct {
+		name string
+		prot Prot
+		copy bool
+	}{
+		{"code", ProtRead | ProtExec, true},
+		{"constants", ProtRead, true},
+		{"plain read-only mapping", ProtRead, false},
+	} {
+		off := uint64(i) * 4 * PageSize // a range of its own
+		t.Run(c.name, func(t *testing.T) {
+			var frames []uint64
+			for range 2 {
+				as, err := NewAddressSpace(p, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer as.Release()
+				const va = 0x400000
+				if err := as.Map(VMA{Start: va, End: va + 4*PageSize, Prot: c.prot, File: osBacking{f}, Offset: off, Copy: c.copy}); err != nil {
+					t.Fatal(err)
+				}
+				pa := frame(as, va+PageSize)
+				if b, want := p.Page(pa)[0], byte(7+4*i+1); b != want {
+					t.Fatalf("page 1 reads %d, want %d", b, want)
+				}
+				frames = append(frames, pa)
+			}
+			if !p.fileMap[frames[0]>>pageShift] {
+				t.Errorf("first mapping at %#x: not the file's frames", frames[0])
+			}
+			if file := p.fileMap[frames[1]>>pageShift]; file == c.copy {
+				t.Errorf("second mapping at %#x: file's frames %v, want %v", frames[1], file, !c.copy)
+			}
+		})
+	}
+}
