@@ -117,12 +117,14 @@ type Sandbox struct {
 	running atomic.Int32
 
 	// The process table and everything about process state changes.
-	procs       map[int]*Process
-	tids        map[int]*Thread
-	lastPID     int
-	init        *Process
-	initStatus  int
-	events      chan struct{} // closed and replaced at each state change
+	procs      map[int]*Process
+	tids       map[int]*Thread
+	lastPID    int
+	init       *Process
+	initStatus int
+	// waiters are the threads blocked in wait4 and waitid: a process state
+	// change writes each one's wakeFD (notifyWaitersLocked).
+	waiters     map[*Thread]struct{}
 	done        chan struct{} // closed when the first process ends
 	wg          sync.WaitGroup
 	slots       []bool
@@ -214,7 +216,7 @@ func New(cfg Config) (*Sandbox, error) {
 		cfg.RAM = 32 << 30
 	}
 	sb := &Sandbox{cfg: cfg, log: cfg.Log, unknown: map[uint64]bool{},
-		procs: map[int]*Process{}, tids: map[int]*Thread{}, events: make(chan struct{}), done: make(chan struct{}),
+		procs: map[int]*Process{}, tids: map[int]*Thread{}, waiters: map[*Thread]struct{}{}, done: make(chan struct{}),
 		ttys: map[uint64]*ttyState{}}
 	sb.resume = sync.NewCond(&sb.mu)
 	// The guest's umask is applied by elfuse; the host's must not add to it.
@@ -556,7 +558,8 @@ func (sb *Sandbox) stopWorkers() {
 	defer sb.mu.Unlock()
 	sb.workersDone = true
 	for _, w := range sb.idle {
-		close(w.jobs)
+		w.stop = true
+		w.signal()
 	}
 	sb.idle = nil
 }

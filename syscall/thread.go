@@ -110,6 +110,21 @@ func (t *Thread) wake() {
 func (t *Thread) block()   { t.sb.running.Add(-1) }
 func (t *Thread) unblock() { t.sb.running.Add(1) }
 
+// notify makes t's OS thread, blocked on its wakeFD, look again at what it
+// waits for.
+func (t *Thread) notify() {
+	var one = [8]byte{1}
+	unix.Write(t.wakeFD, one[:])
+}
+
+// sleepOnWake blocks t's OS thread until its wakeFD is written (notify, or
+// wake for a signal), and clears it.
+func (t *Thread) sleepOnWake() {
+	pfd := []unix.PollFd{{Fd: int32(t.wakeFD), Events: pollIn}}
+	unix.Ppoll(pfd, nil, nil) // EINTR (a host signal): the caller looks again
+	t.drainWake()
+}
+
 // drainWake clears the wake-ups consumed.
 func (t *Thread) drainWake() {
 	var b [8]byte
@@ -136,8 +151,35 @@ type startState struct {
 type worker struct {
 	cpu   *kvm.VCPU
 	slot  int
-	jobs  chan job
 	creds hostCreds // the identity the OS thread has taken
+	// An idle worker sleeps on wakeFD (its OS thread, woken directly by
+	// the kernel) until next holds its job or stop is set (under sb.mu).
+	wakeFD int
+	next   atomic.Pointer[job]
+	stop   bool
+}
+
+// signal wakes the idle worker.
+func (w *worker) signal() {
+	var one = [8]byte{1}
+	unix.Write(w.wakeFD, one[:])
+}
+
+// sleep waits for the worker's next job; nil: the sandbox has ended.
+func (w *worker) sleep(sb *Sandbox) *job {
+	var b [8]byte
+	for {
+		if j := w.next.Swap(nil); j != nil {
+			return j
+		}
+		sb.mu.Lock()
+		stop := w.stop
+		sb.mu.Unlock()
+		if stop {
+			return nil
+		}
+		unix.Read(w.wakeFD, b[:]) // a blocking eventfd: until signal
+	}
 }
 
 // job is a guest thread to run and its first register state.
@@ -151,7 +193,8 @@ func (t *Thread) start(st startState) {
 	sb := t.sb
 	sb.wg.Add(1)
 	if w := sb.takeWorker(); w != nil {
-		w.jobs <- job{t, st}
+		w.next.Store(&job{t, st})
+		w.signal()
 		return
 	}
 	go sb.work(job{t, st})
@@ -161,17 +204,31 @@ func (t *Thread) start(st startState) {
 // guest threads until the sandbox ends.
 func (sb *Sandbox) work(j job) {
 	runtime.LockOSThread()
-	w := &worker{slot: -1, jobs: make(chan job, 1)}
+	w := &worker{slot: -1, wakeFD: -1}
+	defer func() {
+		if w.wakeFD >= 0 {
+			unix.Close(w.wakeFD)
+		}
+	}()
 	for {
 		j.t.run(w, j.st)
+		if w.wakeFD < 0 {
+			fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+			if err != nil {
+				sb.freeSlot(w.slot)
+				return
+			}
+			w.wakeFD = fd
+		}
 		if w.cpu == nil || !sb.parkWorker(w) {
 			sb.freeSlot(w.slot)
 			return // the OS thread ends with the goroutine, and its vCPU with the VM
 		}
-		var ok bool
-		if j, ok = <-w.jobs; !ok {
+		next := w.sleep(sb)
+		if next == nil {
 			return
 		}
+		j = *next
 	}
 }
 

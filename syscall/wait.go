@@ -67,23 +67,26 @@ func (t *Thread) waitFor(sel func(*Process) bool, opts int, reap bool) (waitResu
 				return r, 0
 			}
 		}
-		events := sb.events
-		sb.mu.Unlock()
-		if !found {
-			return waitResult{}, -ECHILD
-		}
-		if opts&wNohang != 0 {
+		if !found || opts&wNohang != 0 {
+			sb.mu.Unlock()
+			if !found {
+				return waitResult{}, -ECHILD
+			}
 			return waitResult{}, 0
 		}
+		sb.waiters[t] = struct{}{} // before the lock goes: no change is missed
+		sb.mu.Unlock()
+		if !t.interrupted() {
+			t.block()
+			t.sleepOnWake()
+			t.unblock()
+		}
+		sb.mu.Lock()
+		delete(sb.waiters, t)
+		sb.mu.Unlock()
 		if t.interrupted() {
 			return waitResult{}, -ERESTARTSYS
 		}
-		t.block()
-		select {
-		case <-events:
-		case <-t.intr:
-		}
-		t.unblock()
 	}
 }
 
