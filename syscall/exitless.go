@@ -742,8 +742,13 @@ func newXLServers(sb *Sandbox, status []byte) *xlServers {
 			status[amd64.XLBitmap+nr/8] |= 1 << (nr % 8)
 		}
 	}
-	// The guest withdraws a post no server took in about 20 µs.
+	// The guest withdraws a post no server took in about 20 µs. One a
+	// server took it waits for up to 200 µs: an exit costs tens of
+	// microseconds and would wait for the server all the same; only a
+	// server held up for long (a host short of cores) makes the thread
+	// better off asleep in the host than spinning on its core.
 	binary.LittleEndian.PutUint32(status[amd64.XLSpins:], uint32(max(20*time.Microsecond/pauseCost(), 64)))
+	binary.LittleEndian.PutUint32(status[amd64.XLTakenSpins:], uint32(max(200*time.Microsecond/pauseCost(), 640)))
 	return s
 }
 

@@ -46,6 +46,10 @@ const (
 	XLAwake  = symXlStAwake  // uint32: servers spinning
 	XLSpins  = symXlStSpins  // uint32: pause iterations before a post is withdrawn
 	XLBitmap = symXlStBitmap // XLMaxNr bits: calls a server may run
+	// XLTakenSpins (uint32, at least 1) is the pause iterations a thread
+	// waits for a call a server has taken before it exits to wait in the
+	// host.
+	XLTakenSpins = symXlStTspins
 
 	MBIdle   = symXlIdle
 	MBPosted = symXlPostedState
@@ -60,6 +64,8 @@ const (
 var (
 	_ [XLStatusOff - 32*16]struct{}
 	_ [0x1000 - XLStatusOff - XLBitmap - XLMaxNr/8]struct{}
+	_ [XLTakenSpins - XLBitmap - XLMaxNr/8]struct{}
+	_ [0x1000 - XLStatusOff - XLTakenSpins - 4]struct{}
 )
 
 // XLRegion says where in the exitless code a vCPU stopped (rip), and what

@@ -75,12 +75,14 @@ enter_user:
 	const xl_held, 4
 	const xl_retry, 5
 	/* The status block (read-only to the guest): servers awake, spin
-	 * count, bitmap of the calls a server may run. */
+	 * count, bitmap of the calls a server may run, spin count once a
+	 * server has taken the call. */
 	const xl_status, (0xffff888000001000+0x1000-0x80)
 	const xl_st_awake, 0
 	const xl_st_spins, 4
 	const xl_st_bitmap, 8
 	const xl_max_nr, 512
+	const xl_st_tspins, 72
 
 	.globl xl_entry
 xl_entry:
@@ -137,8 +139,17 @@ xl_posted:
 	jmp xl_restore_late
 1:	cmp $xl_retry, %eax
 	je 2f
-	dec %ecx			/* taken or held: wait, then let the host wait */
-	jnz xl_posted
+	/* Taken (or held): a server is running the call, which an exit
+	 * would only wait for too; wait xl_st_tspins pauses (the count with
+	 * bit 31 set), then let the host wait. */
+	test %ecx, %ecx
+	js 3f
+	movabs $xl_status, %r11		/* clobbered by a failed withdrawal */
+	movl xl_st_tspins(%r11), %ecx
+	or $0x80000000, %ecx
+3:	dec %ecx
+	cmp $0x80000000, %ecx
+	jne xl_posted
 	.globl xl_park_out
 xl_park_out:
 	outb %al, $0x83
