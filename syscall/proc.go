@@ -328,12 +328,10 @@ func childCode(ws int) (code int32, status int) {
 	return cldKilled, ws & 0x7f
 }
 
-// broadcastLocked wakes every thread waiting for a process state change:
-// it writes the thread's own eventfd, so the kernel wakes that OS thread
-// itself (a goroutine parked on a channel is woken through the Go
-// scheduler, which hands a locked thread its P through another thread:
-// two or three thread wake-ups, tens of microseconds each on a nested
-// host, on every fork+exec+wait).
+// broadcastLocked wakes every thread waiting for a process state change
+// (Thread.notify: its OS thread directly; through a channel the Go
+// scheduler took two or three thread wake-ups, tens of microseconds each on
+// a nested host, on every fork+exec+wait).
 func (sb *Sandbox) broadcastLocked() {
 	for t := range sb.waiters {
 		t.notify()

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/elfuse/elfuse/arch/amd64"
 	"github.com/elfuse/elfuse/hv"
@@ -41,12 +42,15 @@ type Thread struct {
 	restart   int64  // an interrupted call's -ERESTART* code, 0 if none
 	restartNr uint64 // and its number
 
-	wakeFD  int        // eventfd that interrupts host waits
-	wakeMu  sync.Mutex // keeps wake off a thread that is gone
-	gone    bool
-	intr    chan struct{} // interrupts Go-side waits
-	killed  atomic.Bool   // the thread must end (exit_group, SIGKILL, sandbox end)
-	inGuest atomic.Bool   // between announcing an entry and leaving KVM_RUN
+	wakeFD int // eventfd that interrupts host waits
+	// parkWord is the host futex word a thread parked in wait4 or waitid
+	// sleeps on; notify sets it and wakes the OS thread.
+	parkWord uint32
+	wakeMu   sync.Mutex // keeps wake off a thread that is gone
+	gone     bool
+	intr     chan struct{} // interrupts Go-side waits
+	killed   atomic.Bool   // the thread must end (exit_group, SIGKILL, sandbox end)
+	inGuest  atomic.Bool   // between announcing an entry and leaving KVM_RUN
 	// woken: a wake came since the loop last looked (wake kicks the
 	// vCPU only when the thread is in the guest; otherwise the loop
 	// sees woken after announcing its entry, and looks again first).
@@ -93,6 +97,7 @@ func (t *Thread) wake() {
 	}
 	var one = [8]byte{1}
 	unix.Write(t.wakeFD, one[:])
+	t.notify()
 	// Kicking a vCPU costs a signal and, when it is not in KVM_RUN, a
 	// KVM_RUN that returns at once later: only a thread in the guest
 	// (or announcing its entry) is kicked. The loop reads woken after
@@ -110,19 +115,33 @@ func (t *Thread) wake() {
 func (t *Thread) block()   { t.sb.running.Add(-1) }
 func (t *Thread) unblock() { t.sb.running.Add(1) }
 
-// notify makes t's OS thread, blocked on its wakeFD, look again at what it
-// waits for.
+// The host's futex(2) operations (x/sys/unix has no names for them).
+const (
+	hostFutexWait    = 0
+	hostFutexWake    = 1
+	hostFutexPrivate = 128
+)
+
+// notify makes t's OS thread, parked (park), look again at what it waits
+// for. The kernel wakes that thread itself: a goroutine locked to its
+// thread and parked on a channel is woken through the Go scheduler, which
+// can take a wake-up of another thread first to hand it a P (tens of
+// microseconds each on a nested host).
 func (t *Thread) notify() {
-	var one = [8]byte{1}
-	unix.Write(t.wakeFD, one[:])
+	if atomic.SwapUint32(&t.parkWord, 1) == 0 {
+		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&t.parkWord)), hostFutexWake|hostFutexPrivate, 1, 0, 0, 0)
+	}
 }
 
-// sleepOnWake blocks t's OS thread until its wakeFD is written (notify, or
-// wake for a signal), and clears it.
-func (t *Thread) sleepOnWake() {
-	pfd := []unix.PollFd{{Fd: int32(t.wakeFD), Events: pollIn}}
-	unix.Ppoll(pfd, nil, nil) // EINTR (a host signal): the caller looks again
-	t.drainWake()
+// park blocks t's OS thread until notify (or wake, for a signal), or for
+// at most ts (nil: no limit). The caller looks again at what it waits for:
+// the notice may be an old one, or a host signal or the time ended the
+// sleep.
+func (t *Thread) park(ts *unix.Timespec) {
+	if atomic.SwapUint32(&t.parkWord, 0) == 1 {
+		return
+	}
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&t.parkWord)), hostFutexWait|hostFutexPrivate, 0, uintptr(unsafe.Pointer(ts)), 0, 0)
 }
 
 // drainWake clears the wake-ups consumed.
