@@ -123,7 +123,7 @@ type Sandbox struct {
 	init       *Process
 	initStatus int
 	// waiters are the threads blocked in wait4 and waitid: a process state
-	// change writes each one's wakeFD (notifyWaitersLocked).
+	// change notifies each one (broadcastLocked).
 	waiters     map[*Thread]struct{}
 	done        chan struct{} // closed when the first process ends
 	wg          sync.WaitGroup
@@ -559,7 +559,7 @@ func (sb *Sandbox) stopWorkers() {
 	sb.workersDone = true
 	for _, w := range sb.idle {
 		w.stop = true
-		w.signal()
+		w.parker.notify()
 	}
 	sb.idle = nil
 }

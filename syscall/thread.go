@@ -42,15 +42,13 @@ type Thread struct {
 	restart   int64  // an interrupted call's -ERESTART* code, 0 if none
 	restartNr uint64 // and its number
 
-	wakeFD int // eventfd that interrupts host waits
-	// parkWord is the host futex word a thread parked in wait4 or waitid
-	// sleeps on; notify sets it and wakes the OS thread.
-	parkWord uint32
-	wakeMu   sync.Mutex // keeps wake off a thread that is gone
-	gone     bool
-	intr     chan struct{} // interrupts Go-side waits
-	killed   atomic.Bool   // the thread must end (exit_group, SIGKILL, sandbox end)
-	inGuest  atomic.Bool   // between announcing an entry and leaving KVM_RUN
+	wakeFD  int        // eventfd that interrupts host waits
+	parker  hostParker // a wait4 or waitid sleeps on it
+	wakeMu  sync.Mutex // keeps wake off a thread that is gone
+	gone    bool
+	intr    chan struct{} // interrupts Go-side waits
+	killed  atomic.Bool   // the thread must end (exit_group, SIGKILL, sandbox end)
+	inGuest atomic.Bool   // between announcing an entry and leaving KVM_RUN
 	// woken: a wake came since the loop last looked (wake kicks the
 	// vCPU only when the thread is in the guest; otherwise the loop
 	// sees woken after announcing its entry, and looks again first).
@@ -122,27 +120,33 @@ const (
 	hostFutexPrivate = 128
 )
 
-// notify makes t's OS thread, parked (park), look again at what it waits
-// for. The kernel wakes that thread itself: a goroutine locked to its
-// thread and parked on a channel is woken through the Go scheduler, which
-// can take a wake-up of another thread first to hand it a P (tens of
-// microseconds each on a nested host).
-func (t *Thread) notify() {
-	if atomic.SwapUint32(&t.parkWord, 1) == 0 {
-		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&t.parkWord)), hostFutexWake|hostFutexPrivate, 1, 0, 0, 0)
+// hostParker is a host futex word an OS thread parks on (park) until
+// another thread notifies it. The kernel wakes that thread itself: a
+// goroutine locked to its thread and parked on a channel is woken through
+// the Go scheduler, which can take a wake-up of another thread first to
+// hand it a P (tens of microseconds each on a nested host).
+type hostParker struct{ word uint32 }
+
+// notify wakes the thread parked, or makes its next park return at once.
+func (p *hostParker) notify() {
+	if atomic.SwapUint32(&p.word, 1) == 0 {
+		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&p.word)), hostFutexWake|hostFutexPrivate, 1, 0, 0, 0)
 	}
 }
 
-// park blocks t's OS thread until notify (or wake, for a signal), or for
-// at most ts (nil: no limit). The caller looks again at what it waits for:
-// the notice may be an old one, or a host signal or the time ended the
-// sleep.
-func (t *Thread) park(ts *unix.Timespec) {
-	if atomic.SwapUint32(&t.parkWord, 0) == 1 {
+// park blocks the calling OS thread until notify, or for at most ts (nil:
+// no limit). The caller looks again at what it waits for: the notice may
+// be an old one, or a host signal or the time ended the sleep.
+func (p *hostParker) park(ts *unix.Timespec) {
+	if atomic.SwapUint32(&p.word, 0) == 1 {
 		return
 	}
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&t.parkWord)), hostFutexWait|hostFutexPrivate, 0, uintptr(unsafe.Pointer(ts)), 0, 0)
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&p.word)), hostFutexWait|hostFutexPrivate, 0, uintptr(unsafe.Pointer(ts)), 0, 0)
 }
+
+// notify makes t, parked in a wait4 or waitid, look again (and wake makes
+// it look at its signals).
+func (t *Thread) notify() { t.parker.notify() }
 
 // drainWake clears the wake-ups consumed.
 func (t *Thread) drainWake() {
@@ -171,22 +175,15 @@ type worker struct {
 	cpu   *kvm.VCPU
 	slot  int
 	creds hostCreds // the identity the OS thread has taken
-	// An idle worker sleeps on wakeFD (its OS thread, woken directly by
-	// the kernel) until next holds its job or stop is set (under sb.mu).
-	wakeFD int
+	// An idle worker parks until next holds its job or stop is set (under
+	// sb.mu).
+	parker hostParker
 	next   atomic.Pointer[job]
 	stop   bool
 }
 
-// signal wakes the idle worker.
-func (w *worker) signal() {
-	var one = [8]byte{1}
-	unix.Write(w.wakeFD, one[:])
-}
-
 // sleep waits for the worker's next job; nil: the sandbox has ended.
 func (w *worker) sleep(sb *Sandbox) *job {
-	var b [8]byte
 	for {
 		if j := w.next.Swap(nil); j != nil {
 			return j
@@ -197,7 +194,7 @@ func (w *worker) sleep(sb *Sandbox) *job {
 		if stop {
 			return nil
 		}
-		unix.Read(w.wakeFD, b[:]) // a blocking eventfd: until signal
+		w.parker.park(nil)
 	}
 }
 
@@ -213,7 +210,7 @@ func (t *Thread) start(st startState) {
 	sb.wg.Add(1)
 	if w := sb.takeWorker(); w != nil {
 		w.next.Store(&job{t, st})
-		w.signal()
+		w.parker.notify()
 		return
 	}
 	go sb.work(job{t, st})
@@ -223,22 +220,9 @@ func (t *Thread) start(st startState) {
 // guest threads until the sandbox ends.
 func (sb *Sandbox) work(j job) {
 	runtime.LockOSThread()
-	w := &worker{slot: -1, wakeFD: -1}
-	defer func() {
-		if w.wakeFD >= 0 {
-			unix.Close(w.wakeFD)
-		}
-	}()
+	w := &worker{slot: -1}
 	for {
 		j.t.run(w, j.st)
-		if w.wakeFD < 0 {
-			fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
-			if err != nil {
-				sb.freeSlot(w.slot)
-				return
-			}
-			w.wakeFD = fd
-		}
 		if w.cpu == nil || !sb.parkWorker(w) {
 			sb.freeSlot(w.slot)
 			return // the OS thread ends with the goroutine, and its vCPU with the VM

@@ -78,7 +78,7 @@ func (t *Thread) waitFor(sel func(*Process) bool, opts int, reap bool) (waitResu
 		sb.mu.Unlock()
 		if !t.interrupted() {
 			t.block()
-			t.park(nil)
+			t.parker.park(nil)
 			t.unblock()
 		}
 		sb.mu.Lock()
