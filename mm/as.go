@@ -269,13 +269,13 @@ func (as *AddressSpace) populate(v *VMA, start, end uint64) error {
 		// the protection, so that a later mprotect cannot write the file),
 		// unless it is a data segment of moderate size to copy now. A
 		// program's read-only segments read a shared copy of them
-		// (Phys.AllocCode).
+		// (Phys.AllocSegment).
 		if v.File.HostFD() >= 0 && !(v.Copy && v.Prot&ProtWrite != 0 && end-start <= eagerCopyMax) {
 			n, fd, off := (end-start)/PageSize, v.File.HostFD(), int64(v.Offset+(start-v.Start))
 			var pa uint64
 			var err error
 			if v.Copy && v.Prot&ProtWrite == 0 {
-				pa, err = as.phys.AllocCode(n, fd, off)
+				pa, err = as.phys.AllocSegment(n, fd, off)
 			} else {
 				pa, err = as.phys.AllocFile(n, fd, off, false)
 			}

@@ -443,7 +443,7 @@ func (p *Phys) AllocHuge() (uint64, error) {
 
 // ReadOnly reports whether the frame at pa must never be written in place,
 // whoever holds it: a file's page (AllocFile) or a cached copy of one
-// (AllocCode). Copy-on-write copies it even for its only holder.
+// (AllocSegment). Copy-on-write copies it even for its only holder.
 func (p *Phys) ReadOnly(pa uint64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -645,14 +645,14 @@ func (p *Phys) allocFileLocked(n uint64, fd int, off int64, write bool, st fileS
 	return pa, nil
 }
 
-// AllocCode is AllocFile for a read-only segment of a program or library
+// AllocSegment is AllocFile for a read-only segment of a program or library
 // (code or constants), which is mapped again and again (each exec): from
 // the second time on the frames hold a copy of the file's bytes (zeros past
-// its end) in ordinary memory instead of the file's own pages. The same range of the
-// same, unchanged file (by size, modification and change times) is then
-// the same frames again, a copy run shared as a page cache's pages are,
-// whose frames are never written (ReadOnly): the guest maps them read-only
-// and copies on write.
+// its end) in ordinary memory instead of the file's own pages. The same
+// range of the same, unchanged file (by size, modification and change
+// times) is then the same frames again, a copy run shared as a page
+// cache's pages are, whose frames are never written (ReadOnly): the guest
+// maps them read-only and copies on write.
 //
 // A copy sees nothing of later writes to the file, so it is for mappings
 // whose file is not written while mapped. It exists for the hypervisor's
@@ -662,10 +662,10 @@ func (p *Phys) allocFileLocked(n uint64, fd int, off int64, write bool, st fileS
 // neighbours of a faulting page from it (nor, as KVM gives up at the first
 // such page of the group of eight it fills, of a faulting page next to it);
 // for ordinary memory it does both, which spares a shadow MMU most of the
-// faults on a program's code and constants (forkexec 47 -> 35 per cycle). The
-// first mapping is left to the file: a program run once touches a small
-// part of its code, which costs less to fault in than to copy whole.
-func (p *Phys) AllocCode(n uint64, fd int, off int64) (uint64, error) {
+// faults on a program's code and constants (forkexec 47 -> 35 per cycle).
+// The first mapping is left to the file: a program run once touches a
+// small part of its code, which costs less to fault in than to copy whole.
+func (p *Phys) AllocSegment(n uint64, fd int, off int64) (uint64, error) {
 	st, regular := regularFile(fd)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -786,7 +786,7 @@ func (p *Phys) runAt(pa uint64) *fileRun {
 }
 
 // fileRange names a read-only file mapping AllocFile made, or a copy
-// AllocCode made: the file, and the offset and number of pages; a copy
+// AllocSegment made: the file, and the offset and number of pages; a copy
 // also names the file's version it holds.
 type fileRange struct {
 	dev, ino uint64

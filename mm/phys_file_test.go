@@ -148,13 +148,13 @@ func physWithFile(t *testing.T, size uint64, n int, first byte) (*Phys, *os.File
 	return p, f
 }
 
-// TestAllocCode: a code range's first mapping is the file's own pages; from
+// TestAllocSegment: a read-only segment's first mapping is the file's own pages; from
 // the second on it is a shared copy in ordinary memory (not the file's
 // frames), the same frames for every mapping of the unchanged file, never
 // written in place, kept while idle, and discarded by no invalidation; a
 // changed file gets a new copy; evicted, the copy's frames are handed out
 // zeroed.
-func TestAllocCode(t *testing.T) {
+func TestAllocSegment(t *testing.T) {
 	p, f := physWithFile(t, 8<<20, 3, 1)
 	fd := int(f.Fd())
 	if err := f.Truncate(2*PageSize + 100); err != nil {
@@ -165,15 +165,15 @@ func TestAllocCode(t *testing.T) {
 			p.Unref(pa + i*PageSize)
 		}
 	}
-	first, err := p.AllocCode(3, fd, 0)
+	first, err := p.AllocSegment(3, fd, 0)
 	if err != nil || !p.ReadOnly(first) || !p.fileMap[first>>pageShift] {
 		t.Fatalf("first mapping at %#x (%v): not the file's frames", first, err)
 	}
-	a, err := p.AllocCode(3, fd, 0)
+	a, err := p.AllocSegment(3, fd, 0)
 	if err != nil || a == first || p.fileMap[a>>pageShift] || !p.ReadOnly(a) {
 		t.Fatalf("second mapping at %#x (%v), first at %#x: not a copy", a, err, first)
 	}
-	b, err := p.AllocCode(3, fd, 0)
+	b, err := p.AllocSegment(3, fd, 0)
 	if err != nil || b != a || p.Refs(a) != 2 {
 		t.Fatalf("third mapping at %#x (%v), copy at %#x, refs %d", b, err, a, p.Refs(a))
 	}
@@ -189,7 +189,7 @@ func TestAllocCode(t *testing.T) {
 	if err := p.invalidate(nil, []uint64{a, a + PageSize}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := p.AllocCode(3, fd, 0)
+	c, err := p.AllocSegment(3, fd, 0)
 	if err != nil || c != a || p.Page(c)[0] != 1 {
 		t.Fatalf("idle copy not taken again whole: %#x (%v), reads %d", c, err, p.Page(c)[0])
 	}
@@ -201,7 +201,7 @@ func TestAllocCode(t *testing.T) {
 	if err := os.Chtimes(f.Name(), time.Now(), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	d, err := p.AllocCode(3, fd, 0)
+	d, err := p.AllocSegment(3, fd, 0)
 	if err != nil || d == a || p.Page(d)[0] != 42 {
 		t.Fatalf("changed file: mapping at %#x (%v) reads %d, old copy at %#x", d, err, p.Page(d)[0], a)
 	}
